@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: MIT
-/** The composition root: the only module that knows every room. (Being built; see issue 2.) */
+/** The composition root: the only module that knows every room and wires them together. */
 import type { GatewayConfig } from './config/types.js';
+import { startTcpListener, type Listener } from './frontend/tcp-listener.js';
 import type { Logger } from './observability/logger.js';
+import { UPSTREAM_VERSIONS } from './protocol/methods.js';
+import { Router } from './routing/router.js';
+import { SubscriptionHub } from './subscriptions/hub.js';
+import { UpstreamPool } from './upstream/pool.js';
+import { SERVER_SOFTWARE } from './version.js';
 
 export interface BoundListener {
   readonly url: string;
@@ -16,6 +22,64 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(_config: GatewayConfig, _logger: Logger): Promise<RunningGateway> {
-  throw new Error('not built yet');
+/** Largest line accepted from an upstream: above ElectrumX's 8.1 MB MAX_SEND so big answers pass. */
+const UPSTREAM_MAX_LINE_BYTES = 16_000_000;
+
+export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  const pool = new UpstreamPool(
+    config.upstreams.map((u) => ({ name: u.name, host: u.host, port: u.port })),
+    {
+      clientName: SERVER_SOFTWARE,
+      protocolRange: [UPSTREAM_VERSIONS[0], UPSTREAM_VERSIONS[UPSTREAM_VERSIONS.length - 1]!],
+      genesisHash: config.network.genesisHash,
+      connectTimeoutMs: Math.min(config.limits.requestTimeoutMs, 10_000),
+      maxLineBytes: UPSTREAM_MAX_LINE_BYTES,
+      backoffBaseMs: 250,
+      backoffMaxMs: 30_000,
+    },
+    logger,
+  );
+  const hub = new SubscriptionHub(pool, config.limits.requestTimeoutMs, logger);
+  const deps = { config, router: new Router(pool), hub, logger };
+  pool.start();
+
+  const listeners: Listener[] = [];
+  try {
+    for (const l of config.listen) {
+      if (l.scheme !== 'tcp') throw new Error(`${l.url}: ${l.scheme}:// listeners are not supported yet; use tcp://`);
+      const listener = await startTcpListener(l, deps);
+      listeners.push(listener);
+      logger.info({ listener: l.url, host: listener.host, port: listener.port }, 'listening');
+    }
+  } catch (err) {
+    for (const l of listeners) await l.stopAccepting();
+    pool.close();
+    throw err;
+  }
+  logger.info({ network: config.network.name, upstreams: config.upstreams.map((u) => u.name) }, 'gateway started');
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info({ graceMs: config.shutdownGraceMs }, 'shutting down');
+      await Promise.all(listeners.map((l) => l.stopAccepting().catch(() => undefined)));
+      const sessions = listeners.flatMap((l) => [...l.sessions()]);
+      const idle = Promise.all(sessions.map((s) => s.idle()));
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, config.shutdownGraceMs);
+      });
+      await Promise.race([idle, grace]);
+      clearTimeout(timer);
+      for (const l of listeners) l.destroyAll();
+      pool.close();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    listeners: listeners.map((l) => ({ url: l.config.url, host: l.host, port: l.port })),
+    close,
+  };
 }

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The server.* methods the gateway answers itself: they describe this
+ * endpoint, not whichever upstream happens to serve a request.
+ */
+import { readFile } from 'node:fs/promises';
+import type { GatewayConfig } from '../config/types.js';
+import { GATEWAY_VERSIONS } from '../protocol/methods.js';
+import { GATEWAY_VERSION, SERVER_SOFTWARE } from '../version.js';
+
+export const PROTOCOL_MIN = GATEWAY_VERSIONS[0];
+export const PROTOCOL_MAX = GATEWAY_VERSIONS[GATEWAY_VERSIONS.length - 1]!;
+
+export function serverFeatures(config: GatewayConfig): Record<string, unknown> {
+  return {
+    hosts: config.server.hosts,
+    genesis_hash: config.network.genesisHash,
+    hash_function: 'sha256',
+    server_version: SERVER_SOFTWARE,
+    protocol_min: PROTOCOL_MIN,
+    protocol_max: PROTOCOL_MAX,
+    pruning: null,
+  };
+}
+
+/** ElectrumX-style $VARIABLES; unknown ones are left as written. */
+export function renderBanner(template: string, config: GatewayConfig): string {
+  const vars: Record<string, string> = {
+    SERVER_VERSION: GATEWAY_VERSION,
+    SERVER_SUBVERSION: SERVER_SOFTWARE,
+    DONATION_ADDRESS: config.server.donationAddress,
+    PROTOCOL_MIN,
+    PROTOCOL_MAX,
+    NETWORK: config.network.name,
+  };
+  return template.replace(/\$([A-Z_]+)/g, (whole, name: string) => vars[name] ?? whole);
+}
+
+/** Reads the banner file on every call so an operator's edit applies without a restart. */
+export async function serverBanner(config: GatewayConfig): Promise<string> {
+  let template = config.server.banner;
+  if (config.server.bannerFile) {
+    try {
+      template = await readFile(config.server.bannerFile, 'utf8');
+    } catch {
+      // An unreadable file falls back to the configured text rather than failing the wallet.
+    }
+  }
+  return renderBanner(template, config);
+}

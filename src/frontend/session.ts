@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: MIT
+/**
+ * One wallet's session, independent of its transport: it receives decoded
+ * lines, negotiates the protocol version, answers server.* itself, sends the
+ * rest through the router or the subscription hub, and writes replies and
+ * notifications back through `send`.
+ */
+import type { GatewayConfig } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import {
+  ErrorCode,
+  RpcError,
+  decodeLine,
+  errorResponse,
+  notification,
+  resultResponse,
+  type IncomingItem,
+  type Params,
+  type Response,
+} from '../protocol/jsonrpc.js';
+import { GATEWAY_VERSIONS, checkArity, lookupMethod } from '../protocol/methods.js';
+import { hexArg, nonNegativeIntegerArg, scripthashArg, txHashArg } from '../protocol/params.js';
+import { negotiate, parseClientRange, versionLess } from '../protocol/version.js';
+import type { Router } from '../routing/router.js';
+import { toClientError } from '../routing/router.js';
+import type { HeaderTip, Subscriber, SubscriptionHub } from '../subscriptions/hub.js';
+import { SERVER_SOFTWARE } from '../version.js';
+import { serverBanner, serverFeatures } from './local-methods.js';
+
+/** Until server.version says otherwise a session speaks the spec's default version. */
+const DEFAULT_VERSION = '1.4';
+/** Versions that may be negotiated after other messages: from 1.6 server.version must come first. */
+const LATE_NEGOTIABLE = GATEWAY_VERSIONS.filter((v) => versionLess(v, '1.6'));
+
+export interface SessionDeps {
+  readonly config: GatewayConfig;
+  readonly router: Router;
+  readonly hub: SubscriptionHub;
+  readonly logger: Logger;
+}
+
+export interface SessionTransport {
+  /** Writes one serialized message (without framing). */
+  send(message: string): void;
+  /** Ends the connection after what was already sent has been flushed. */
+  close(reason: string): void;
+}
+
+export class Session implements Subscriber {
+  private version: string | null = null;
+  private versionSent = false;
+  private clientName = '';
+  private closed = false;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private headersSubscribed = false;
+  private lastHeader: string | null = null;
+  /** Scripthash -> the status this session was last told. */
+  private readonly statuses = new Map<string, string | null>();
+
+  constructor(
+    private readonly deps: SessionDeps,
+    private readonly transport: SessionTransport,
+    readonly log: Logger,
+  ) {}
+
+  get negotiatedVersion(): string | null {
+    return this.version;
+  }
+
+  get pendingRequests(): number {
+    return this.inFlight;
+  }
+
+  /** Resolves once no request is being worked on. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Handles one complete line from the wire. */
+  receiveLine(line: Buffer): void {
+    if (this.closed) return;
+    const msg = decodeLine(line);
+    if (msg.kind === 'unparsable') {
+      this.write(errorResponse(null, msg.error));
+      return;
+    }
+    if (msg.kind === 'single') {
+      this.track(this.handleItem(msg.item).then((r) => r && this.write(r)));
+      return;
+    }
+    this.track(
+      Promise.all(msg.items.map((item) => this.handleItem(item))).then((replies) => {
+        const answered = replies.filter((r): r is Response => r !== null);
+        if (answered.length > 0) this.write(answered);
+      }),
+    );
+  }
+
+  /** The line was over the size limit: say so, then hang up (ElectrumX's MAX_RECV). */
+  rejectOversize(bytes: number): void {
+    this.log.warn({ bytes }, 'request line too large; disconnecting');
+    this.write(errorResponse(null, new RpcError(ErrorCode.INVALID_REQUEST, `request too large (over ${this.deps.config.limits.maxLineBytes} bytes)`)));
+    this.end('oversize request');
+  }
+
+  /** Called by the transport when the connection is gone. */
+  detach(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.hub.removeSubscriber(this, this.statuses.keys());
+    this.statuses.clear();
+  }
+
+  notifyHeaders(tip: HeaderTip): void {
+    if (!this.headersSubscribed || this.closed || tip.hex === this.lastHeader) return;
+    this.lastHeader = tip.hex;
+    this.write(notification('blockchain.headers.subscribe', [{ hex: tip.hex, height: tip.height }]));
+  }
+
+  notifyScripthash(scripthash: string, status: string | null): void {
+    if (this.closed || !this.statuses.has(scripthash) || this.statuses.get(scripthash) === status) return;
+    this.statuses.set(scripthash, status);
+    this.write(notification('blockchain.scripthash.subscribe', [scripthash, status]));
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.inFlight++;
+    work
+      .catch((err: Error) => this.log.error({ err: err.message }, 'unexpected error while answering'))
+      .finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+  }
+
+  private async handleItem(item: IncomingItem): Promise<Response | null> {
+    if (item.kind === 'response') return null;
+    if (item.kind === 'invalid') return errorResponse(item.id, item.error);
+    const id = item.kind === 'request' ? item.id : null;
+    try {
+      const result = await this.call(item.method, item.params);
+      return id === null ? null : resultResponse(id, result);
+    } catch (err) {
+      const rpcErr = toClientError(err);
+      if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
+        this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');
+      }
+      return id === null ? null : errorResponse(id, rpcErr);
+    }
+  }
+
+  private async call(method: string, params: Params): Promise<unknown> {
+    if (this.version === null && method !== 'server.version') {
+      this.version = DEFAULT_VERSION;
+      this.log.debug({ method }, 'first message is not server.version; speaking protocol 1.4');
+    }
+    const spec = lookupMethod(method, this.version ?? GATEWAY_VERSIONS[GATEWAY_VERSIONS.length - 1]!);
+    if (!spec) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, `unknown method "${method.length > 100 ? `${method.slice(0, 100)}…` : method}"`);
+    const args = checkArity(spec, params);
+    const { config, router, hub } = this.deps;
+    const deadline = Date.now() + config.limits.requestTimeoutMs;
+    switch (method) {
+      case 'server.version':
+        return this.serverVersion(args);
+      case 'server.features':
+        return serverFeatures(config);
+      case 'server.banner':
+        return serverBanner(config);
+      case 'server.donation_address':
+        return config.server.donationAddress;
+      case 'server.ping':
+        return null;
+      case 'server.peers.subscribe':
+        return [];
+      case 'server.add_peer':
+        return false;
+      case 'blockchain.headers.subscribe': {
+        this.headersSubscribed = true;
+        const tip = await hub.subscribeHeaders(this, deadline);
+        this.lastHeader = tip.hex;
+        return { hex: tip.hex, height: tip.height };
+      }
+      case 'blockchain.scripthash.subscribe': {
+        const sh = scripthashArg(args[0]);
+        if (!this.statuses.has(sh)) this.statuses.set(sh, null);
+        try {
+          const status = await hub.subscribeScripthash(this, sh, deadline);
+          this.statuses.set(sh, status);
+          return status;
+        } catch (err) {
+          this.statuses.delete(sh);
+          throw err;
+        }
+      }
+      case 'blockchain.scripthash.unsubscribe': {
+        const sh = scripthashArg(args[0]);
+        this.statuses.delete(sh);
+        return hub.unsubscribeScripthash(this, sh);
+      }
+      default:
+        validateForwarded(method, args);
+        return router.forward(method, args, this.version!, deadline);
+    }
+  }
+
+  private serverVersion(args: unknown[]): unknown {
+    if (this.versionSent) throw new RpcError(ErrorCode.BAD_REQUEST, 'server.version already sent');
+    this.versionSent = true;
+    this.clientName = String(args[0] ?? '').slice(0, 100);
+    const range = parseClientRange(args[1]);
+    const late = this.version !== null;
+    const outcome = typeof range === 'string' ? { ok: false as const, reason: range } : negotiate(range, late ? LATE_NEGOTIABLE : GATEWAY_VERSIONS);
+    if (!outcome.ok) {
+      this.log.info({ client: this.clientName, asked: args[1], reason: outcome.reason }, 'version negotiation failed');
+      // Reply first, then close once the reply is out, as the spec asks.
+      setImmediate(() => this.end('unsupported protocol version'));
+      throw new RpcError(ErrorCode.BAD_REQUEST, `unsupported protocol version: ${JSON.stringify(args[1] ?? null)}`);
+    }
+    this.version = outcome.version;
+    this.log.debug({ client: this.clientName, version: this.version }, 'version negotiated');
+    return [SERVER_SOFTWARE, this.version];
+  }
+
+  private write(message: unknown): void {
+    if (this.closed) return;
+    this.transport.send(JSON.stringify(message));
+  }
+
+  private end(reason: string): void {
+    if (this.closed) return;
+    this.transport.close(reason);
+    this.detach();
+  }
+}
+
+/** Cheap checks that keep garbage away from upstreams, with ElectrumX's messages. */
+function validateForwarded(method: string, args: unknown[]): void {
+  switch (method) {
+    case 'blockchain.scripthash.get_balance':
+    case 'blockchain.scripthash.get_history':
+    case 'blockchain.scripthash.get_mempool':
+    case 'blockchain.scripthash.listunspent':
+      args[0] = scripthashArg(args[0]);
+      break;
+    case 'blockchain.block.header':
+      nonNegativeIntegerArg(args[0]);
+      if (args[1] !== undefined) nonNegativeIntegerArg(args[1]);
+      dropTrailingDefault(args, 1, 0);
+      break;
+    case 'blockchain.block.headers':
+      nonNegativeIntegerArg(args[0]);
+      nonNegativeIntegerArg(args[1]);
+      if (args[2] !== undefined) nonNegativeIntegerArg(args[2]);
+      dropTrailingDefault(args, 2, 0);
+      break;
+    case 'blockchain.transaction.get':
+      args[0] = txHashArg(args[0]);
+      dropTrailingDefault(args, 1, false);
+      break;
+    case 'blockchain.transaction.get_merkle':
+      args[0] = txHashArg(args[0]);
+      nonNegativeIntegerArg(args[1]);
+      break;
+    case 'blockchain.transaction.id_from_pos':
+      nonNegativeIntegerArg(args[0]);
+      nonNegativeIntegerArg(args[1]);
+      break;
+    case 'blockchain.transaction.broadcast':
+      hexArg(args[0], 'raw_tx');
+      break;
+    default:
+      break;
+  }
+}
+
+/**
+ * An argument equal to its default is not sent on: one request has one
+ * canonical form, and servers without the parameter (electrs has no
+ * cp_height) can still answer.
+ */
+function dropTrailingDefault(args: unknown[], index: number, defaultValue: unknown): void {
+  if (args.length === index + 1 && args[index] === defaultValue) args.pop();
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+/**
+ * JSON-RPC messages as Electrum peers really send them: 2.0, and the loose 1.0
+ * forms (no "jsonrpc" member, string or number ids, null or missing params).
+ * Replies are always 2.0-shaped. Error codes and messages follow ElectrumX so
+ * wallets that match on them behave as they would against a real server.
+ */
+
+export const ErrorCode = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  /** An upstream or backend could not be reached or did not answer. */
+  UNAVAILABLE: -100,
+  EXCESSIVE_RESOURCE_USAGE: -101,
+  SERVER_BUSY: -102,
+  /** ElectrumX's BAD_REQUEST: validation failures and version problems. */
+  BAD_REQUEST: 1,
+  /** ElectrumX's DAEMON_ERROR: the node behind the server refused. */
+  DAEMON_ERROR: 2,
+} as const;
+
+export type JsonRpcId = string | number;
+
+export interface RpcErrorObject {
+  readonly code: number;
+  readonly message: string;
+  readonly data?: unknown;
+}
+
+/** An error meant for the client, carried through the gateway as an exception. */
+export class RpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'RpcError';
+  }
+
+  toObject(): RpcErrorObject {
+    return this.data === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, data: this.data };
+  }
+
+  static from(obj: unknown): RpcError {
+    if (obj !== null && typeof obj === 'object') {
+      const o = obj as Record<string, unknown>;
+      const code = typeof o.code === 'number' ? o.code : ErrorCode.INTERNAL_ERROR;
+      const message = typeof o.message === 'string' ? o.message : JSON.stringify(obj);
+      return new RpcError(code, message, o.data);
+    }
+    return new RpcError(ErrorCode.INTERNAL_ERROR, typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+}
+
+export type Params = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+/** One element of what a client sent: a call, a notification, or something we must reject inline. */
+export type IncomingItem =
+  | { readonly kind: 'request'; readonly id: JsonRpcId; readonly method: string; readonly params: Params }
+  | { readonly kind: 'notification'; readonly method: string; readonly params: Params }
+  | { readonly kind: 'invalid'; readonly id: JsonRpcId | null; readonly error: RpcError }
+  /** A response object (clients do not call us back); ignored. */
+  | { readonly kind: 'response' };
+
+export type IncomingMessage =
+  | { readonly kind: 'single'; readonly item: IncomingItem }
+  | { readonly kind: 'batch'; readonly items: readonly IncomingItem[] }
+  /** The line was not JSON at all; answered with id null. */
+  | { readonly kind: 'unparsable'; readonly error: RpcError };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function decodeLine(line: Buffer): IncomingMessage {
+  let text: string;
+  try {
+    text = utf8.decode(line);
+  } catch {
+    return { kind: 'unparsable', error: new RpcError(ErrorCode.PARSE_ERROR, 'messages must be encoded in UTF-8') };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'unparsable', error: new RpcError(ErrorCode.PARSE_ERROR, 'invalid JSON') };
+  }
+  return classify(value);
+}
+
+export function classify(value: unknown): IncomingMessage {
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      return { kind: 'single', item: { kind: 'invalid', id: null, error: new RpcError(ErrorCode.INVALID_REQUEST, 'batch is empty') } };
+    }
+    return { kind: 'batch', items: value.map(classifyItem) };
+  }
+  return { kind: 'single', item: classifyItem(value) };
+}
+
+function classifyItem(value: unknown): IncomingItem {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { kind: 'invalid', id: null, error: new RpcError(ErrorCode.INVALID_REQUEST, 'request object must be a dictionary') };
+  }
+  const o = value as Record<string, unknown>;
+  const hasId = 'id' in o && o.id !== null && o.id !== undefined;
+  const id = o.id;
+  if (hasId && typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id))) {
+    return { kind: 'invalid', id: null, error: new RpcError(ErrorCode.INVALID_REQUEST, `invalid "id": ${safeJson(id)}`) };
+  }
+  const replyId = hasId ? (id as JsonRpcId) : null;
+  if (!('method' in o) && ('result' in o || 'error' in o)) return { kind: 'response' };
+  if (typeof o.method !== 'string') {
+    return { kind: 'invalid', id: replyId, error: new RpcError(ErrorCode.INVALID_REQUEST, 'method must be a string') };
+  }
+  const rawParams = o.params;
+  let params: Params;
+  if (rawParams === undefined || rawParams === null) params = [];
+  else if (typeof rawParams === 'object') params = rawParams as Params;
+  else {
+    return { kind: 'invalid', id: replyId, error: new RpcError(ErrorCode.INVALID_PARAMS, 'invalid request arguments: params must be an array or an object') };
+  }
+  if (replyId === null) return { kind: 'notification', method: o.method, params };
+  return { kind: 'request', id: replyId, method: o.method, params };
+}
+
+function safeJson(v: unknown): string {
+  try {
+    const s = JSON.stringify(v) ?? String(v);
+    return s.length > 100 ? `${s.slice(0, 100)}…` : s;
+  } catch {
+    return String(v);
+  }
+}
+
+export interface ResultResponse {
+  readonly jsonrpc: '2.0';
+  readonly id: JsonRpcId | null;
+  readonly result: unknown;
+}
+export interface ErrorResponse {
+  readonly jsonrpc: '2.0';
+  readonly id: JsonRpcId | null;
+  readonly error: RpcErrorObject;
+}
+export type Response = ResultResponse | ErrorResponse;
+
+export function resultResponse(id: JsonRpcId | null, result: unknown): ResultResponse {
+  return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
+}
+
+export function errorResponse(id: JsonRpcId | null, error: RpcError): ErrorResponse {
+  return { jsonrpc: '2.0', id, error: error.toObject() };
+}
+
+export function notification(method: string, params: readonly unknown[]): { jsonrpc: '2.0'; method: string; params: readonly unknown[] } {
+  return { jsonrpc: '2.0', method, params };
+}
+
+/** Positional view of params given by position or by name, in the method's declared order. */
+export function positional(params: Params, names: readonly string[], method: string): unknown[] {
+  if (Array.isArray(params)) return [...params];
+  const named = params as Readonly<Record<string, unknown>>;
+  const unknownNames = Object.keys(named).filter((k) => !names.includes(k));
+  if (unknownNames.length > 0) {
+    throw new RpcError(ErrorCode.INVALID_PARAMS, `invalid request arguments: method "${method}" has no parameter named ${unknownNames.map((n) => `"${n}"`).join(', ')}`);
+  }
+  const out: unknown[] = [];
+  let last = -1;
+  names.forEach((name, i) => {
+    if (name in named) last = i;
+  });
+  for (let i = 0; i <= last; i++) {
+    const name = names[i]!;
+    out.push(name in named ? named[name] : undefined);
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Translation between a wallet's protocol version and an upstream's, through
+ * one canonical form (1.6 shapes). Pure functions: the router calls
+ * `upstreamCall` to learn what to send and how to read the answer, then
+ * `clientResult` to shape the canonical answer for the wallet.
+ */
+import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
+import { versionLess } from '../protocol/version.js';
+
+export interface UpstreamCall {
+  readonly method: string;
+  readonly params: readonly unknown[];
+  /** Turns the upstream's answer into the canonical form; throws RpcError on a malformed answer. */
+  readonly toCanonical: (raw: unknown) => unknown;
+}
+
+const identity = (raw: unknown): unknown => raw;
+const HEADER_HEX = 160;
+
+export function upstreamCall(method: string, args: readonly unknown[], upstreamVersion: string): UpstreamCall {
+  const old = versionLess(upstreamVersion, '1.6');
+  switch (method) {
+    case 'blockchain.block.headers':
+      return { method, params: args, toCanonical: canonicalHeaders };
+    case 'blockchain.estimatefee':
+      return { method, params: old ? args.slice(0, 1) : args, toCanonical: identity };
+    case 'blockchain.relayfee':
+      return old
+        ? { method, params: [], toCanonical: identity }
+        : { method: 'mempool.get_info', params: [], toCanonical: (raw) => field(raw, 'minrelaytxfee') };
+    case 'mempool.get_info':
+      return old
+        ? {
+            method: 'blockchain.relayfee',
+            params: [],
+            // A 1.4 server only knows its relay fee; it is also the floor of the other two.
+            toCanonical: (raw) => ({ mempoolminfee: raw, minrelaytxfee: raw, incrementalrelayfee: raw }),
+          }
+        : { method, params: [], toCanonical: identity };
+    case 'blockchain.transaction.broadcast_package':
+      if (old) {
+        throw new RpcError(ErrorCode.UNAVAILABLE, 'blockchain.transaction.broadcast_package needs an upstream that speaks protocol 1.6');
+      }
+      return { method, params: args, toCanonical: identity };
+    default:
+      return { method, params: args, toCanonical: identity };
+  }
+}
+
+export function clientResult(method: string, canonical: unknown, clientVersion: string): unknown {
+  if (method === 'blockchain.block.headers' && versionLess(clientVersion, '1.6')) {
+    const c = canonical as { count: number; headers: string[]; max: number; root?: string; branch?: string[] };
+    const out: Record<string, unknown> = { count: c.count, hex: c.headers.join(''), max: c.max };
+    if (c.root !== undefined) out.root = c.root;
+    if (c.branch !== undefined) out.branch = c.branch;
+    return out;
+  }
+  return canonical;
+}
+
+/** Accepts both the 1.4 `hex` form and the 1.6 `headers` list; returns the 1.6 form. */
+function canonicalHeaders(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object') throw malformed('blockchain.block.headers', 'not an object');
+  const r = raw as Record<string, unknown>;
+  let headers: string[];
+  if (Array.isArray(r.headers)) {
+    headers = r.headers.map(String);
+  } else if (typeof r.hex === 'string') {
+    if (r.hex.length % HEADER_HEX !== 0) throw malformed('blockchain.block.headers', 'hex is not a whole number of headers');
+    headers = [];
+    for (let i = 0; i < r.hex.length; i += HEADER_HEX) headers.push(r.hex.slice(i, i + HEADER_HEX));
+  } else {
+    throw malformed('blockchain.block.headers', 'neither hex nor headers');
+  }
+  const out: Record<string, unknown> = { count: headers.length, headers, max: r.max };
+  if (r.root !== undefined) out.root = r.root;
+  if (r.branch !== undefined) out.branch = r.branch;
+  return out;
+}
+
+function field(raw: unknown, name: string): unknown {
+  if (raw === null || typeof raw !== 'object' || !(name in raw)) throw malformed('mempool.get_info', `no ${name}`);
+  return (raw as Record<string, unknown>)[name];
+}
+
+function malformed(method: string, why: string): RpcError {
+  return new RpcError(ErrorCode.INTERNAL_ERROR, `upstream sent a malformed ${method} answer: ${why}`);
+}

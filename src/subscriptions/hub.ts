@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Subscriptions shared by every session: one upstream subscription per
+ * scripthash whatever the number of wallets watching it, the best tip seen
+ * across upstreams for headers, and fan-out of notifications. When an
+ * upstream goes away its scripthashes are subscribed again elsewhere and only
+ * sessions whose status really changed hear about it (each session filters
+ * against what it was last sent).
+ */
+import type { Logger } from '../observability/logger.js';
+import { isHexOfLength } from '../protocol/bitcoin/hash.js';
+import { versionLess } from '../protocol/version.js';
+import type { UpstreamConnection } from '../upstream/connection.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+
+export interface HeaderTip {
+  readonly height: number;
+  /** 80-byte header, hex. */
+  readonly hex: string;
+}
+
+export interface Subscriber {
+  notifyHeaders(tip: HeaderTip): void;
+  notifyScripthash(scripthash: string, status: string | null): void;
+}
+
+interface ScripthashEntry {
+  readonly subscribers: Set<Subscriber>;
+  /** The connection holding the upstream subscription; null while (re)subscribing or orphaned. */
+  conn: UpstreamConnection | null;
+  status: string | null;
+  /** Set while an upstream subscribe is in flight; everyone waiting shares it. */
+  inflight: Promise<string | null> | null;
+}
+
+const HEADERS = 'blockchain.headers.subscribe';
+const SCRIPTHASH = 'blockchain.scripthash.subscribe';
+
+export class SubscriptionHub {
+  private tipValue: HeaderTip | null = null;
+  private readonly headerSubscribers = new Set<Subscriber>();
+  private readonly scripthashes = new Map<string, ScripthashEntry>();
+
+  constructor(
+    private readonly pool: UpstreamPool,
+    private readonly requestTimeoutMs: number,
+    private readonly logger: Logger,
+  ) {
+    pool.on('ready', (conn) => this.onUpstreamReady(conn));
+    pool.on('lost', (conn) => this.onUpstreamLost(conn));
+    pool.on('notification', (conn, method, params) => this.onNotification(conn, method, params));
+  }
+
+  get tip(): HeaderTip | null {
+    return this.tipValue;
+  }
+
+  /** Unique scripthashes with an upstream subscription (or one being made). */
+  get scripthashCount(): number {
+    return this.scripthashes.size;
+  }
+
+  async subscribeHeaders(sub: Subscriber, deadline: number): Promise<HeaderTip> {
+    this.headerSubscribers.add(sub);
+    if (this.tipValue) return this.tipValue;
+    const conn = await this.pool.acquire(deadline);
+    await this.followHeaders(conn);
+    if (!this.tipValue) throw new Error('upstream gave no tip');
+    return this.tipValue;
+  }
+
+  async subscribeScripthash(sub: Subscriber, scripthash: string, deadline: number): Promise<string | null> {
+    let entry = this.scripthashes.get(scripthash);
+    if (!entry) {
+      entry = { subscribers: new Set(), conn: null, status: null, inflight: null };
+      this.scripthashes.set(scripthash, entry);
+    }
+    entry.subscribers.add(sub);
+    if (entry.conn?.isOpen && !entry.inflight) return entry.status;
+    try {
+      return await (entry.inflight ?? this.subscribeUpstream(scripthash, entry, deadline));
+    } catch (err) {
+      entry.subscribers.delete(sub);
+      if (entry.subscribers.size === 0 && !entry.conn) this.scripthashes.delete(scripthash);
+      throw err;
+    }
+  }
+
+  /** Removes one session's interest; returns whether it was subscribed. */
+  unsubscribeScripthash(sub: Subscriber, scripthash: string): boolean {
+    const entry = this.scripthashes.get(scripthash);
+    if (!entry || !entry.subscribers.delete(sub)) return false;
+    if (entry.subscribers.size === 0) this.dropEntry(scripthash, entry);
+    return true;
+  }
+
+  /** Forgets everything a departing session subscribed to. */
+  removeSubscriber(sub: Subscriber, scripthashes: Iterable<string>): void {
+    this.headerSubscribers.delete(sub);
+    for (const sh of scripthashes) this.unsubscribeScripthash(sub, sh);
+  }
+
+  private subscribeUpstream(scripthash: string, entry: ScripthashEntry, deadline: number): Promise<string | null> {
+    const run = async (): Promise<string | null> => {
+      const failed = new Set<UpstreamConnection>();
+      for (;;) {
+        const conn = await this.pool.acquire(deadline, failed);
+        try {
+          const status = await conn.request(SCRIPTHASH, [scripthash], Math.max(1, deadline - Date.now()));
+          entry.conn = conn;
+          entry.status = typeof status === 'string' ? status : null;
+          return entry.status;
+        } catch (err) {
+          if (!conn.isOpen && Date.now() < deadline) {
+            failed.add(conn);
+            continue;
+          }
+          throw err;
+        }
+      }
+    };
+    const p = run().finally(() => {
+      entry.inflight = null;
+    });
+    entry.inflight = p;
+    return p;
+  }
+
+  private dropEntry(scripthash: string, entry: ScripthashEntry): void {
+    this.scripthashes.delete(scripthash);
+    const conn = entry.conn;
+    // Servers before 1.4.2 have no unsubscribe; their subscription ends with the connection.
+    if (conn?.isOpen && conn.version && !versionLess(conn.version, '1.4.2')) {
+      conn.request('blockchain.scripthash.unsubscribe', [scripthash], this.requestTimeoutMs).catch(() => undefined);
+    }
+  }
+
+  private onUpstreamReady(conn: UpstreamConnection): void {
+    void this.followHeaders(conn).catch((err: Error) => {
+      this.logger.warn({ upstream: conn.name, err: err.message }, 'headers subscription failed');
+    });
+    for (const [sh, entry] of this.scripthashes) {
+      if (!entry.conn && !entry.inflight) this.resubscribe(sh, entry);
+    }
+  }
+
+  private onUpstreamLost(conn: UpstreamConnection): void {
+    let moved = 0;
+    for (const [sh, entry] of this.scripthashes) {
+      if (entry.conn !== conn) continue;
+      entry.conn = null;
+      moved++;
+      this.resubscribe(sh, entry);
+    }
+    if (moved > 0) this.logger.info({ upstream: conn.name, scripthashes: moved }, 'moving subscriptions off a lost upstream');
+  }
+
+  private resubscribe(scripthash: string, entry: ScripthashEntry): void {
+    if (this.pool.ready().length === 0) return; // picked up again on the next 'ready'
+    const previous = entry.status;
+    this.subscribeUpstream(scripthash, entry, Date.now() + this.requestTimeoutMs)
+      .then((status) => {
+        if (status !== previous) this.fanOut(scripthash, entry);
+      })
+      .catch((err: Error) => {
+        this.logger.warn({ scripthash, err: err.message }, 'resubscription failed; will retry when an upstream comes up');
+      });
+  }
+
+  private async followHeaders(conn: UpstreamConnection): Promise<void> {
+    const result = await conn.request(HEADERS, [], this.requestTimeoutMs);
+    this.offerTip(result);
+  }
+
+  private onNotification(conn: UpstreamConnection, method: string, params: unknown[]): void {
+    if (method === HEADERS) {
+      this.offerTip(params[0]);
+    } else if (method === SCRIPTHASH) {
+      const [sh, status] = params;
+      if (typeof sh !== 'string') return;
+      const entry = this.scripthashes.get(sh);
+      if (!entry || entry.conn !== conn) return;
+      entry.status = typeof status === 'string' ? status : null;
+      this.fanOut(sh, entry);
+    }
+  }
+
+  /** The walking skeleton's tip rule: take the highest well-formed header any upstream offers. */
+  private offerTip(value: unknown): void {
+    if (value === null || typeof value !== 'object') return;
+    const { height, hex } = value as { height?: unknown; hex?: unknown };
+    if (typeof height !== 'number' || !isHexOfLength(hex, 80)) return;
+    const current = this.tipValue;
+    if (current && (height < current.height || (height === current.height && hex === current.hex))) return;
+    this.tipValue = { height, hex: hex.toLowerCase() };
+    for (const sub of this.headerSubscribers) sub.notifyHeaders(this.tipValue);
+  }
+
+  private fanOut(scripthash: string, entry: ScripthashEntry): void {
+    for (const sub of entry.subscribers) sub.notifyScripthash(scripthash, entry.status);
+  }
+}

@@ -17,15 +17,26 @@ export interface ListenerConfig {
   readonly port: number;
   /** WebSocket path; "/" for raw-socket listeners. */
   readonly path: string;
+  /**
+   * Options from the URL's query string (e.g. tls://0.0.0.0:50002?cert=c.pem&key=k.pem),
+   * percent-decoded, uninterpreted by the config loader. Always set by config/load.ts;
+   * optional only so hand-built test configs need not spell it out.
+   */
+  readonly options?: Readonly<Record<string, string>>;
 }
 
 export interface UpstreamConfig {
   /** Stable name used in logs and metrics; defaults to host:port. */
   readonly name: string;
   readonly url: string;
+  /** ssl:// in the file is reported here as "tls". */
   readonly scheme: UpstreamScheme;
   readonly host: string;
   readonly port: number;
+  /** WebSocket path for ws/wss upstreams; "/" otherwise. Always set by config/load.ts. */
+  readonly path?: string;
+  /** Query-string options of the URL, uninterpreted (see ListenerConfig.options). Always set by config/load.ts. */
+  readonly options?: Readonly<Record<string, string>>;
 }
 
 export interface ServerIdentityConfig {

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The zod schema of proxy.yaml: snake_case keys as written in the file, every
+ * object strict (an unknown key, typo included, is an error), defaults from
+ * config/defaults.ts. Endpoint strings are parsed here so their errors carry
+ * the path of the offending entry. config/load.ts turns the output into the
+ * camelCase GatewayConfig and runs the checks that span several keys.
+ */
+import { z } from 'zod';
+import { NETWORK_NAMES } from './networks.js';
+import {
+  DEFAULT_ADMIN,
+  DEFAULT_BANNER,
+  DEFAULT_DONATION_ADDRESS,
+  DEFAULT_LISTEN,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_NETWORK,
+  DEFAULT_REDIS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  LOG_LEVELS,
+  MAX_MAX_LINE_BYTES,
+  MAX_REQUEST_TIMEOUT_MS,
+  MAX_SHUTDOWN_GRACE_MS,
+  MIN_MAX_LINE_BYTES,
+} from './defaults.js';
+import { parseHostPort, parseListenUrl, parseRedisUrl, parseUpstreamUrl, UrlError } from './urls.js';
+
+/** Wraps a parser that throws UrlError as a zod transform that reports a custom issue. */
+function parsedString<T>(parse: (text: string) => T, typeError: string) {
+  return z.string({ error: (issue) => (issue.input === undefined ? 'is required' : typeError) }).transform((text, ctx): T => {
+    try {
+      return parse(text);
+    } catch (err) {
+      if (!(err instanceof UrlError)) throw err;
+      ctx.issues.push({ code: 'custom', message: err.message, input: text });
+      return z.NEVER;
+    }
+  });
+}
+
+/**
+ * A section (mapping) whose keys are all optional. `section:` with nothing
+ * under it (every child commented out) reads as null in YAML; that means
+ * "all defaults", not an error.
+ */
+function section<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema);
+}
+
+function intIn(min: number, max: number) {
+  return z.number().int().min(min).max(max);
+}
+
+const port = intIn(1, 65535);
+
+export const listenUrlSchema = parsedString(parseListenUrl, 'expected a listener URL such as tcp://0.0.0.0:50001');
+
+export const upstreamEntrySchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { url: value } : value),
+  z.strictObject(
+    {
+      url: parsedString(parseUpstreamUrl, 'expected an upstream URL such as tcp://electrum.example.com:50001'),
+      name: z.string().trim().min(1).max(100).optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'invalid_type' ? 'expected an upstream URL string or a mapping with url (and optional name)' : undefined,
+    },
+  ),
+);
+
+const redisSchema = parsedString(parseRedisUrl, 'expected a redis:// URL, or null for the in-memory cache only').nullable();
+const adminSchema = parsedString(parseHostPort, 'expected HOST:PORT such as 127.0.0.1:8080, or null to disable').nullable();
+
+const hostPortsSchema = z.strictObject(
+  {
+    tcp_port: port.optional(),
+    ssl_port: port.optional(),
+    ws_port: port.optional(),
+    wss_port: port.optional(),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'invalid_type' ? 'expected a mapping of tcp_port / ssl_port / ws_port / wss_port' : undefined,
+  },
+);
+
+export const serverSchema = z.strictObject({
+  banner: z.string().default(DEFAULT_BANNER),
+  banner_file: z.string().trim().min(1).nullable().default(null),
+  donation_address: z.string().trim().default(DEFAULT_DONATION_ADDRESS),
+  hosts: z.record(z.string().trim().min(1), hostPortsSchema).default({}),
+});
+
+export const limitsSchema = z.strictObject({
+  max_line_bytes: intIn(MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES).default(DEFAULT_MAX_LINE_BYTES),
+  request_timeout_ms: intIn(1, MAX_REQUEST_TIMEOUT_MS).default(DEFAULT_REQUEST_TIMEOUT_MS),
+});
+
+export const loggingSchema = z.strictObject({
+  level: z.enum(LOG_LEVELS as [string, ...string[]]).default(DEFAULT_LOG_LEVEL),
+});
+
+/** The whole file. The document may also be empty (all defaults). */
+export const configFileSchema = z.strictObject({
+  network: z.enum(NETWORK_NAMES).default(DEFAULT_NETWORK),
+  listen: z.array(listenUrlSchema).min(1).default([...DEFAULT_LISTEN].map(parseListenUrl)),
+  /** No default here: the default depends on the network (see config/load.ts). */
+  upstreams: z.array(upstreamEntrySchema).min(1).optional(),
+  redis: redisSchema.default(DEFAULT_REDIS === null ? null : parseRedisUrl(DEFAULT_REDIS)),
+  admin: adminSchema.default(DEFAULT_ADMIN === null ? null : parseHostPort(DEFAULT_ADMIN)),
+  server: section(serverSchema.prefault({})),
+  limits: section(limitsSchema.prefault({})),
+  logging: section(loggingSchema.prefault({})),
+  shutdown_grace_ms: intIn(0, MAX_SHUTDOWN_GRACE_MS).default(DEFAULT_SHUTDOWN_GRACE_MS),
+});
+
+export type ConfigFileInput = z.input<typeof configFileSchema>;
+export type ConfigFile = z.output<typeof configFileSchema>;
+
+/**
+ * The keys a mapping at `path` may hold, for "did you mean" hints on unknown
+ * keys. Follows the schema through wrappers (default, optional, preprocess…),
+ * arrays (numeric path segments) and records (any key). Returns null when the
+ * path does not lead to a fixed-key object.
+ */
+export function allowedKeysAt(path: readonly PropertyKey[], schema: z.ZodType = configFileSchema): string[] | null {
+  let node: z.ZodType | undefined = unwrap(schema);
+  for (const segment of path) {
+    if (node === undefined) return null;
+    const def = node.def as unknown as Record<string, unknown> & { type: string };
+    if (def.type === 'object' && typeof segment === 'string') {
+      node = (def['shape'] as Record<string, z.ZodType>)[segment];
+    } else if (def.type === 'array' && typeof segment === 'number') {
+      node = def['element'] as z.ZodType;
+    } else if (def.type === 'record') {
+      node = def['valueType'] as z.ZodType;
+    } else {
+      return null;
+    }
+    node = node === undefined ? undefined : unwrap(node);
+  }
+  if (node === undefined) return null;
+  const def = node.def as unknown as { type: string; shape?: Record<string, unknown> };
+  return def.type === 'object' && def.shape !== undefined ? Object.keys(def.shape) : null;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let node = schema;
+  for (;;) {
+    const def = node.def as unknown as Record<string, unknown> & { type: string };
+    if (def.type === 'default' || def.type === 'prefault' || def.type === 'optional' || def.type === 'nullable') {
+      node = def['innerType'] as z.ZodType;
+    } else if (def.type === 'pipe') {
+      // preprocess = pipe(transform, schema); .transform() = pipe(schema, transform)
+      const input = def['in'] as z.ZodType;
+      const output = def['out'] as z.ZodType;
+      node = (input.def as { type: string }).type === 'transform' ? output : input;
+    } else {
+      return node;
+    }
+  }
+}

@@ -6,7 +6,6 @@ set -euo pipefail
 # command -> Debian package
 declare -A NEEDED=(
   [electrum]=electrum
-  [redis-server]=redis-server
 )
 
 missing=()
@@ -19,7 +18,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing test dependencies: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 else
   echo "The test suite needs these Debian packages: ${missing[*]}" >&2
   echo "Install them with:  sudo apt-get install -y ${missing[*]}" >&2

@@ -51,6 +51,8 @@ export class Session implements Subscriber {
   private versionSent = false;
   private clientName = '';
   private closed = false;
+  /** Set when the session is ending: no new requests are read. */
+  private closing = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private headersSubscribed = false;
@@ -80,7 +82,7 @@ export class Session implements Subscriber {
 
   /** Handles one complete line from the wire. */
   receiveLine(line: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
     const msg = decodeLine(line);
     if (msg.kind === 'unparsable') {
       this.write(errorResponse(null, msg.error));
@@ -98,11 +100,19 @@ export class Session implements Subscriber {
     );
   }
 
-  /** The line was over the size limit: say so, then hang up (ElectrumX's MAX_RECV). */
+  /**
+   * The line was over the size limit (ElectrumX's MAX_RECV): stop reading,
+   * let the answers already being worked on go out, then say why and hang up.
+   */
   rejectOversize(bytes: number): void {
+    if (this.closing) return;
+    this.closing = true;
     this.log.warn({ bytes }, 'request line too large; disconnecting');
-    this.write(errorResponse(null, new RpcError(ErrorCode.INVALID_REQUEST, `request too large (over ${this.deps.config.limits.maxLineBytes} bytes)`)));
-    this.end('oversize request');
+    const error = new RpcError(ErrorCode.INVALID_REQUEST, `request too large (over ${this.deps.config.limits.maxLineBytes} bytes)`);
+    void withTimeout(this.idle(), this.deps.config.limits.requestTimeoutMs).then(() => {
+      this.write(errorResponse(null, error));
+      this.end('oversize request');
+    });
   }
 
   /** Called by the transport when the connection is gone. */
@@ -177,8 +187,8 @@ export class Session implements Subscriber {
       case 'server.add_peer':
         return false;
       case 'blockchain.headers.subscribe': {
-        this.headersSubscribed = true;
         const tip = await hub.subscribeHeaders(this, deadline);
+        this.headersSubscribed = true;
         this.lastHeader = tip.hex;
         return { hex: tip.hex, height: tip.height };
       }
@@ -233,6 +243,11 @@ export class Session implements Subscriber {
     this.transport.close(reason);
     this.detach();
   }
+}
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 /** Cheap checks that keep garbage away from upstreams, with ElectrumX's messages. */

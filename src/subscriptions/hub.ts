@@ -60,12 +60,14 @@ export class SubscriptionHub {
     return this.scripthashes.size;
   }
 
+  /** Resolves with the current tip; the subscriber hears of later tips only after this answer. */
   async subscribeHeaders(sub: Subscriber, deadline: number): Promise<HeaderTip> {
-    this.headerSubscribers.add(sub);
-    if (this.tipValue) return this.tipValue;
-    const conn = await this.pool.acquire(deadline);
-    await this.followHeaders(conn);
+    if (!this.tipValue) {
+      const conn = await this.pool.acquire(deadline);
+      await this.followHeaders(conn);
+    }
     if (!this.tipValue) throw new Error('upstream gave no tip');
+    this.headerSubscribers.add(sub);
     return this.tipValue;
   }
 

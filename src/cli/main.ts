@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+/**
+ * The `electrum-gateway` command.
+ *
+ *   electrum-gateway serve [--config FILE] [--listen URL]... [--upstream URL]...
+ *                          [--network NAME] [--redis URL|none] [--admin HOST:PORT|none]
+ *                          [--log-level LEVEL]
+ *   electrum-gateway check-config FILE
+ *
+ * Unknown commands and flags are errors (exit 1). See docs/configuration.md.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { LOG_LEVELS } from '../config/defaults.js';
+import { NETWORK_NAMES } from '../config/networks.js';
+import { GATEWAY_VERSION } from '../version.js';
+import { checkConfig } from './check-config.js';
+import { overridesFromFlags, UsageError } from './overrides.js';
+import { PROGRAM } from './program.js';
+import { serve } from './serve.js';
+
+function fail(message: string): never {
+  process.stderr.write(`${PROGRAM}: ${message}\nRun "${PROGRAM} --help" for usage.\n`);
+  process.exit(1);
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const cli = yargs([...argv])
+    .scriptName(PROGRAM)
+    .usage(`Usage: $0 <command> [options]\n\nOne Electrum endpoint in front of many Electrum servers.`)
+    .parserConfiguration({ 'greedy-arrays': false, 'dot-notation': false })
+    .command(
+      'serve',
+      'Run the gateway (on built-in defaults when given no config file and no flags)',
+      (y) =>
+        y
+          .usage(`Usage: $0 serve [--config FILE] [options]\n\nFlags override the matching key of the config file.`)
+          .option('config', {
+            alias: 'c',
+            type: 'string',
+            describe: 'proxy.yaml to load; without it the built-in defaults apply',
+            requiresArg: true,
+          })
+          .option('listen', {
+            type: 'string',
+            array: true,
+            describe: 'Listener URL, e.g. tcp://0.0.0.0:50001 (repeatable; replaces listen:)',
+            requiresArg: true,
+          })
+          .option('upstream', {
+            type: 'string',
+            array: true,
+            describe: 'Upstream server URL, e.g. tcp://electrum.example.com:50001 (repeatable; replaces upstreams:)',
+            requiresArg: true,
+          })
+          .option('network', {
+            type: 'string',
+            describe: `Chain to serve: ${NETWORK_NAMES.join(', ')}`,
+            requiresArg: true,
+          })
+          .option('redis', {
+            type: 'string',
+            describe: 'Shared cache, redis://HOST:PORT[/DB]; "none" for the in-memory cache only',
+            requiresArg: true,
+          })
+          .option('admin', {
+            type: 'string',
+            describe: 'Admin HTTP listener HOST:PORT (/metrics, /status); "none" disables it',
+            requiresArg: true,
+          })
+          .option('log-level', {
+            type: 'string',
+            describe: `Log level: ${LOG_LEVELS.join(', ')}`,
+            requiresArg: true,
+          }),
+      async (args) => {
+        let overrides;
+        try {
+          overrides = overridesFromFlags({
+            listen: args.listen,
+            upstream: args.upstream,
+            network: args.network,
+            redis: args.redis,
+            admin: args.admin,
+            logLevel: args['log-level'],
+          });
+        } catch (err) {
+          if (err instanceof UsageError) fail(err.message);
+          throw err;
+        }
+        const config = args.config;
+        if (Array.isArray(config)) fail('--config given more than once; give it once');
+        await serve({ configFile: config ?? null, overrides });
+      },
+    )
+    .command(
+      'check-config <file>',
+      'Validate a config file: print every problem (exit 1) or a one-line summary (exit 0)',
+      (y) =>
+        y.usage('Usage: $0 check-config FILE').positional('file', {
+          type: 'string',
+          describe: 'proxy.yaml to check',
+          demandOption: true,
+        }),
+      (args) => {
+        const result = checkConfig(String(args.file));
+        // The report is what the command was asked for, so it goes to stdout either way.
+        for (const line of result.lines) process.stdout.write(`${line}\n`);
+        process.exitCode = result.exitCode;
+      },
+    )
+    .demandCommand(1, 'name a command: serve or check-config')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(GATEWAY_VERSION)
+    .alias('version', 'V')
+    .epilogue('Configuration reference: docs/configuration.md')
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .fail((message, err) => {
+      // yargs reports its own parse errors as YError; anything else thrown by a handler is a bug.
+      if (err !== undefined && err !== null && !(err instanceof UsageError) && err.name !== 'YError') throw err;
+      fail(message ?? err.message);
+    });
+
+  await cli.parseAsync();
+}
+
+await main(hideBin(process.argv));

@@ -33,7 +33,8 @@ export const DEFAULT_REDIS: string | null = null;
  */
 export const DEFAULT_ADMIN: string | null = '127.0.0.1:8080';
 
-export const DEFAULT_BANNER = 'You are connected to an electrum-gateway server.';
+/** ElectrumX's wording; $SERVER_VERSION is substituted when the banner is served. */
+export const DEFAULT_BANNER = 'You are connected to an electrum-gateway $SERVER_VERSION server.';
 export const DEFAULT_DONATION_ADDRESS = '';
 
 /** ElectrumX MAX_RECV: the longest request line accepted. */

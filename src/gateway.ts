@@ -27,13 +27,13 @@ const UPSTREAM_MAX_LINE_BYTES = 16_000_000;
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const pool = new UpstreamPool(
-    config.upstreams.map((u) => ({ name: u.name, host: u.host, port: u.port })),
+    config.upstreams.map((u) => ({ name: u.name, scheme: u.scheme, host: u.host, port: u.port })),
     {
       clientName: SERVER_SOFTWARE,
       protocolRange: [UPSTREAM_VERSIONS[0], UPSTREAM_VERSIONS[UPSTREAM_VERSIONS.length - 1]!],
       genesisHash: config.network.genesisHash,
       connectTimeoutMs: Math.min(config.limits.requestTimeoutMs, 10_000),
-      maxLineBytes: UPSTREAM_MAX_LINE_BYTES,
+      maxMessageBytes: UPSTREAM_MAX_LINE_BYTES,
       backoffBaseMs: 250,
       backoffMaxMs: 30_000,
     },

@@ -5,19 +5,16 @@
  * It opens with server.version (ElectrumX refuses anything else first), checks
  * server.features' genesis hash against the configured network, then carries
  * requests from many wallets with ids of its own. Parsing is tolerant of what
- * real servers send: "\r\n" endings, several replies in one packet, and the
- * spaces ElectrumX pads its JSON with.
+ * real servers send: "\r\n" endings, batches, and the spaces ElectrumX pads
+ * its JSON with.
  */
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
-import { LineFramer } from '../protocol/framing.js';
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import type { Logger } from '../observability/logger.js';
+import { openChannel, type MessageChannel, type TransportTarget } from './transport.js';
 
-export interface UpstreamEndpoint {
+export interface UpstreamEndpoint extends TransportTarget {
   readonly name: string;
-  readonly host: string;
-  readonly port: number;
 }
 
 export interface UpstreamConnectionOptions {
@@ -28,12 +25,12 @@ export interface UpstreamConnectionOptions {
   /** Genesis hash (display hex) the upstream must report; anything else is the wrong network. */
   readonly genesisHash: string;
   readonly connectTimeoutMs: number;
-  /** Largest reply line accepted from the upstream. */
-  readonly maxLineBytes: number;
+  /** Largest reply accepted from the upstream. */
+  readonly maxMessageBytes: number;
   readonly logger: Logger;
 }
 
-/** Why a connection failed; lets the pool tell a dead server from a misconfigured one. */
+/** Why a request or connection failed; lets the pool tell a dead server from a misconfigured one. */
 export class UpstreamError extends Error {
   constructor(
     readonly kind: 'connect' | 'closed' | 'timeout' | 'protocol' | 'wrong-network',
@@ -48,23 +45,32 @@ export class UpstreamError extends Error {
 
 interface Pending {
   readonly method: string;
+  readonly started: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
   timer: NodeJS.Timeout | null;
 }
 
+export interface RequestOutcome {
+  readonly method: string;
+  readonly ms: number;
+  /** 'ok', 'error' (the server answered with an error), or the failure kind. */
+  readonly result: 'ok' | 'error' | UpstreamError['kind'];
+}
+
 export interface UpstreamConnectionEvents {
   notification: [method: string, params: unknown[]];
+  /** Every finished request, for health accounting and metrics. */
+  outcome: [outcome: RequestOutcome];
   close: [reason: Error | null];
 }
 
 export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
-  private socket: net.Socket | null = null;
-  private readonly framer: LineFramer;
+  private channel: MessageChannel | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
-  /** The version the upstream agreed to speak; set once connected. */
+  /** The version the upstream agreed to speak; set once the handshake is done. */
   version: string | null = null;
   serverSoftware: string | null = null;
   features: Record<string, unknown> | null = null;
@@ -74,7 +80,6 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     private readonly opts: UpstreamConnectionOptions,
   ) {
     super();
-    this.framer = new LineFramer(opts.maxLineBytes);
   }
 
   get name(): string {
@@ -82,16 +87,26 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   }
 
   get isOpen(): boolean {
-    return !this.closed && this.socket !== null && this.version !== null;
+    return !this.closed && this.channel !== null && this.version !== null;
   }
 
   get inFlight(): number {
     return this.pending.size;
   }
 
-  /** Connects, negotiates the version and checks the network. Rejects with UpstreamError. */
+  /** Connects, negotiates the version and checks the network. Rejects with UpstreamError or the server's RpcError. */
   async open(): Promise<void> {
-    await this.connectSocket();
+    try {
+      this.channel = await openChannel(this.endpoint, {
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        maxMessageBytes: this.opts.maxMessageBytes,
+      });
+    } catch (err) {
+      this.closed = true;
+      throw new UpstreamError('connect', (err as Error).message, true);
+    }
+    this.channel.on('message', (text) => this.onText(text));
+    this.channel.on('close', (err) => this.shutdown(err ? new UpstreamError('closed', err.message) : null));
     const timeout = this.opts.connectTimeoutMs;
     const reply = await this.request('server.version', [this.opts.clientName, [...this.opts.protocolRange]], timeout);
     if (!Array.isArray(reply) || typeof reply[1] !== 'string') {
@@ -112,66 +127,33 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.version = reply[1];
   }
 
-  private connectSocket(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const { host, port } = this.endpoint;
-      const socket = net.connect({ host, port });
-      socket.setNoDelay(true);
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new UpstreamError('connect', `connect to ${host}:${port} timed out`, true));
-      }, this.opts.connectTimeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.setKeepAlive(true, 30_000);
-        this.socket = socket;
-        socket.on('data', (chunk: Buffer) => this.onData(chunk));
-        socket.on('close', () => this.shutdown(new UpstreamError('closed', 'upstream closed the connection')));
-        socket.on('error', (err) => this.shutdown(new UpstreamError('closed', `upstream socket error: ${err.message}`)));
-        resolve();
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new UpstreamError('connect', `cannot connect to ${host}:${port}: ${err.message}`, true));
-      });
-    });
-  }
-
-  /** Sends one request; the promise settles with the result or rejects with RpcError (the server's answer) or UpstreamError. */
+  /** Sends one request; settles with the result, or rejects with RpcError (the server's answer) or UpstreamError. */
   request(method: string, params: readonly unknown[], timeoutMs: number): Promise<unknown> {
-    if (this.closed || this.socket === null) {
+    if (this.closed || this.channel === null) {
       return Promise.reject(new UpstreamError('closed', 'upstream connection is closed', true));
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const entry: Pending = { method, resolve, reject, timer: null };
+      const entry: Pending = { method, started: performance.now(), resolve, reject, timer: null };
       entry.timer = setTimeout(() => {
         this.pending.delete(id);
+        this.report(entry, 'timeout');
         reject(new UpstreamError('timeout', `${method} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, entry);
-      this.socket!.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+      this.channel!.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
     });
   }
 
-  private onData(chunk: Buffer): void {
-    for (const ev of this.framer.push(chunk)) {
-      if (ev.kind === 'oversize') {
-        this.fail(new UpstreamError('protocol', `upstream sent a line over ${this.opts.maxLineBytes} bytes`));
-        return;
-      }
-      // ElectrumX pads with spaces; a blank line is padding, not a message.
-      const text = ev.line.toString('utf8').trim();
-      if (text.length === 0) continue;
-      let msg: unknown;
-      try {
-        msg = JSON.parse(text);
-      } catch {
-        this.fail(new UpstreamError('protocol', 'upstream sent invalid JSON'));
-        return;
-      }
-      for (const m of Array.isArray(msg) ? msg : [msg]) this.onMessage(m);
+  private onText(text: string): void {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      this.fail(new UpstreamError('protocol', 'upstream sent invalid JSON'));
+      return;
     }
+    for (const m of Array.isArray(msg) ? msg : [msg]) this.onMessage(m);
   }
 
   private onMessage(msg: unknown): void {
@@ -186,12 +168,21 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (!entry) return; // a reply after its timeout
     this.pending.delete(m.id);
     if (entry.timer) clearTimeout(entry.timer);
-    if ('error' in m && m.error !== null && m.error !== undefined) entry.reject(RpcError.from(m.error));
-    else entry.resolve(m.result);
+    if ('error' in m && m.error !== null && m.error !== undefined) {
+      this.report(entry, 'error');
+      entry.reject(RpcError.from(m.error));
+    } else {
+      this.report(entry, 'ok');
+      entry.resolve(m.result);
+    }
+  }
+
+  private report(entry: Pending, result: RequestOutcome['result']): void {
+    this.emit('outcome', { method: entry.method, ms: performance.now() - entry.started, result });
   }
 
   private fail(err: UpstreamError): UpstreamError {
-    this.opts.logger.warn({ upstream: this.name, err: err.message, kind: err.kind }, 'upstream connection failed');
+    this.opts.logger.warn({ err: err.message, kind: err.kind }, 'upstream connection failed');
     this.shutdown(err);
     return err;
   }
@@ -199,9 +190,10 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private shutdown(reason: Error | null): void {
     if (this.closed) return;
     this.closed = true;
-    this.socket?.destroy();
+    this.channel?.close();
     for (const [, p] of this.pending) {
       if (p.timer) clearTimeout(p.timer);
+      this.report(p, 'closed');
       p.reject(reason ?? new UpstreamError('closed', 'upstream connection closed'));
     }
     this.pending.clear();
@@ -213,8 +205,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   }
 }
 
-/** True for errors that mean "this upstream failed", as opposed to a definitive answer from it. */
-export function isUpstreamFailure(err: unknown): boolean {
+/** Server-side failures worth trying elsewhere, as opposed to definitive answers (bad params, unknown tx). */
+export function isServerSideFailure(err: unknown): boolean {
   if (err instanceof UpstreamError) return true;
   return err instanceof RpcError && (err.code === ErrorCode.INTERNAL_ERROR || err.code === ErrorCode.SERVER_BUSY);
 }

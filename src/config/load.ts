@@ -539,7 +539,7 @@ export function closest(word: string, candidates: readonly string[]): string | u
       bestDistance = d;
     }
   }
-  const limit = Math.max(1, Math.min(3, Math.floor(w.length / 3)));
+  const limit = Math.max(1, Math.min(3, Math.ceil(w.length / 2)));
   return bestDistance <= limit ? best : undefined;
 }
 

@@ -225,6 +225,8 @@ export class Session implements Subscriber {
     if (!outcome.ok) {
       this.log.info({ client: this.clientName, asked: args[1], reason: outcome.reason }, 'version negotiation failed');
       // Reply first, then close once the reply is out, as the spec asks.
+      // Nothing read after the refusal is answered: there is no version to answer it in.
+      this.closing = true;
       setImmediate(() => this.end('unsupported protocol version'));
       throw new RpcError(ErrorCode.BAD_REQUEST, `unsupported protocol version: ${JSON.stringify(args[1] ?? null)}`);
     }

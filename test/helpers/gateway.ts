@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/**
+ * An in-process gateway for tests: a GatewayConfig built directly (no YAML),
+ * one tcp listener on 127.0.0.1 port 0, the given upstreams, and a logger that
+ * is silent or captures its records so a test can assert on them.
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { networkByName, type NetworkName } from '../../src/config/networks.js';
+import type { GatewayConfig, UpstreamConfig } from '../../src/config/types.js';
+import { startGateway, type RunningGateway } from '../../src/gateway.js';
+import type { Logger } from '../../src/observability/logger.js';
+
+/** An upstream as a URL ("tcp://127.0.0.1:50001") or anything with host and port (a Simulator). */
+export type UpstreamSpec = string | { readonly host: string; readonly port: number; readonly name?: string };
+
+export interface TestGatewayOptions {
+  readonly upstreams: readonly UpstreamSpec[];
+  readonly network?: NetworkName;
+  readonly maxLineBytes?: number;
+  readonly requestTimeoutMs?: number;
+  readonly shutdownGraceMs?: number;
+  /** Keep the log records in `logs` (at this level); default: a silent logger. */
+  readonly captureLogs?: boolean | 'debug' | 'info' | 'warn';
+  /** Changes to the built config before the gateway starts. */
+  readonly tweak?: (config: GatewayConfig) => GatewayConfig;
+}
+
+export interface TestGateway {
+  readonly host: string;
+  readonly port: number;
+  readonly config: GatewayConfig;
+  readonly gateway: RunningGateway;
+  /** Parsed log records (empty unless captureLogs). */
+  readonly logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+function upstreamConfig(spec: UpstreamSpec, index: number): UpstreamConfig {
+  if (typeof spec === 'string') {
+    const u = new URL(spec);
+    if (u.protocol !== 'tcp:') throw new Error(`test gateway: only tcp:// upstreams are supported, got ${spec}`);
+    const host = u.hostname;
+    const port = Number(u.port);
+    return { name: `${host}:${port}`, url: spec, scheme: 'tcp', host, port, path: '/', options: {} };
+  }
+  const url = `tcp://${spec.host}:${spec.port}`;
+  return { name: spec.name ?? `upstream-${index}-${spec.port}`, url, scheme: 'tcp', host: spec.host, port: spec.port, path: '/', options: {} };
+}
+
+export function testConfig(opts: TestGatewayOptions): GatewayConfig {
+  const network = networkByName(opts.network ?? 'regtest');
+  return {
+    network,
+    listen: [{ url: 'tcp://127.0.0.1:0', scheme: 'tcp', host: '127.0.0.1', port: 0, path: '/', options: {} }],
+    upstreams: opts.upstreams.map(upstreamConfig),
+    redis: null,
+    admin: null,
+    server: {
+      banner: 'test gateway $SERVER_VERSION on $NETWORK',
+      bannerFile: null,
+      donationAddress: '',
+      hosts: {},
+    },
+    limits: {
+      maxLineBytes: opts.maxLineBytes ?? 1_000_000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
+    },
+    logging: { level: 'silent' },
+    shutdownGraceMs: opts.shutdownGraceMs ?? 2_000,
+  };
+}
+
+function captureLogger(level: string, into: Record<string, unknown>[]): Logger {
+  let partial = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      partial += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) !== -1) {
+        const text = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        try {
+          into.push(JSON.parse(text) as Record<string, unknown>);
+        } catch {
+          into.push({ msg: text });
+        }
+      }
+      done();
+    },
+  });
+  return pino({ level }, sink);
+}
+
+export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGateway> {
+  let config = testConfig(opts);
+  if (opts.tweak) config = opts.tweak(config);
+  const logs: Record<string, unknown>[] = [];
+  const logger = opts.captureLogs
+    ? captureLogger(opts.captureLogs === true ? 'debug' : opts.captureLogs, logs)
+    : pino({ level: 'silent' });
+  const gateway = await startGateway(config, logger);
+  const listener = gateway.listeners[0];
+  if (!listener) throw new Error('test gateway: no listener bound');
+  let closed: Promise<void> | null = null;
+  return {
+    host: '127.0.0.1',
+    port: listener.port,
+    config,
+    gateway,
+    logs,
+    close: () => (closed ??= gateway.close()),
+  };
+}

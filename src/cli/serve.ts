@@ -26,6 +26,8 @@ export interface ServeDeps {
   readonly exit: (code: number) => void;
   /** Registers signal handlers; returns a function that removes them. */
   readonly onSignals: (signals: readonly NodeJS.Signals[], handler: (signal: NodeJS.Signals) => void) => () => void;
+  /** Registers the handler for an exception or rejection nothing else caught (a bug, not a user error). */
+  readonly onCrash: (handler: (err: unknown) => void) => void;
 }
 
 const defaultDeps: ServeDeps = {
@@ -37,6 +39,10 @@ const defaultDeps: ServeDeps = {
     return () => {
       for (const s of signals) process.off(s, handler);
     };
+  },
+  onCrash: (handler) => {
+    process.on('uncaughtException', handler);
+    process.on('unhandledRejection', handler);
   },
 };
 
@@ -55,6 +61,13 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   }
   const config = loaded.config;
   const logger = createLogger(config.logging);
+  deps.onCrash((err) => {
+    // The stack goes to the JSON log; the terminal gets one line.
+    logger.fatal({ err }, 'internal error');
+    const message = err instanceof Error ? err.message : String(err);
+    say(`internal error: ${message.split('\n', 1)[0]} (details in the log)`);
+    deps.exit(1);
+  });
   logger.info(
     {
       config: options.configFile ?? '(built-in defaults)',
@@ -120,14 +133,14 @@ export function describeStartError(err: unknown): string {
   const at = where !== undefined ? ` ${where}` : '';
   switch (e.code) {
     case 'EADDRINUSE':
-      return `cannot listen on${at}: address already in use (another process has this port)`;
+      return `cannot listen on${at}: address already in use by another process (EADDRINUSE)`;
     case 'EACCES':
-      return `cannot listen on${at}: permission denied (ports below 1024 need privileges)`;
+      return `cannot listen on${at}: permission denied; ports below 1024 need privileges (EACCES)`;
     case 'EADDRNOTAVAIL':
-      return `cannot listen on${at}: no local interface has this address`;
+      return `cannot listen on${at}: no local interface has this address (EADDRNOTAVAIL)`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return `cannot listen on${at}: host name does not resolve`;
+      return `cannot listen on${at}: host name does not resolve (${String(e.code)})`;
     default: {
       const message = typeof e.message === 'string' ? e.message : String(err);
       return `failed to start: ${message.split('\n', 1)[0]}`;

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The built `electrum-gateway` command run as a child process: help and
+ * version, check-config on good and bad files, and serve's exits (bad flags,
+ * bad config, busy port, clean stop on SIGTERM). Real traffic is tested
+ * elsewhere.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'eg-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function run(args: readonly string[], timeoutMs = 20_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [mainJs, ...args], { cwd: scratch, timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function assertNoStack(text: string): void {
+  assert.doesNotMatch(text, /^\s+at .+:\d+:\d+\)?$/m, `unexpected stack trace:\n${text}`);
+}
+
+function writeScratch(name: string, text: string): string {
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('electrum-gateway --help and --version', () => {
+  it('--help lists both commands and exits 0', async () => {
+    const r = await run(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /electrum-gateway serve/);
+    assert.match(r.stdout, /electrum-gateway check-config <file>/);
+    assert.match(r.stdout, /--version/);
+  });
+
+  it('serve --help lists every flag', async () => {
+    const r = await run(['serve', '--help']);
+    assert.equal(r.code, 0);
+    for (const flag of ['--config', '--listen', '--upstream', '--network', '--redis', '--admin', '--log-level', '--help', '--version']) {
+      assert.ok(r.stdout.includes(flag), `serve --help lacks ${flag}:\n${r.stdout}`);
+    }
+  });
+
+  it('check-config --help works too', async () => {
+    const r = await run(['check-config', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /check-config FILE/);
+  });
+
+  it('--version prints the package version on every command', async () => {
+    const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['-V'], ['serve', '--version'], ['check-config', '--version']]) {
+      const r = await run(args);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.equal(r.stdout.trim(), version);
+    }
+  });
+
+  it('no command, an unknown command or an unknown flag exits 1 with one clear line', async () => {
+    const none = await run([]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^electrum-gateway: name a command: serve or check-config$/m);
+
+    const typo = await run(['serv']);
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /Did you mean serve\?/);
+
+    const topFlag = await run(['--frobnicate']);
+    assert.equal(topFlag.code, 1);
+
+    const flag = await run(['check-config', 'proxy.yaml', '--frobnicate']);
+    assert.equal(flag.code, 1);
+    assert.match(flag.stderr, /^electrum-gateway: Unknown argument: frobnicate$/m);
+    for (const r of [none, typo, topFlag, flag]) assertNoStack(r.stderr);
+  });
+});
+
+describe('electrum-gateway check-config', () => {
+  it('accepts the shipped proxy.yaml with a one-line summary and exit 0', async () => {
+    const r = await run(['check-config', join(repoRoot, 'proxy.yaml')]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /^OK .*proxy\.yaml: network bitcoin; listen tcp:\/\/0\.0\.0\.0:50001; 3 upstreams; redis off/);
+  });
+
+  it('summarises a custom file', async () => {
+    const file = writeScratch(
+      'good.yaml',
+      'network: regtest\nlisten: [tcp://127.0.0.1:0]\nupstreams:\n  - tcp://127.0.0.1:18001\nredis: redis://127.0.0.1:6379\nadmin: null\n',
+    );
+    const r = await run(['check-config', file]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.stdout.trim(), `OK ${file}: network regtest; listen tcp://127.0.0.1:0; 1 upstream; redis on; admin off`);
+  });
+
+  it('prints every problem with FILE:LINE:COL and its key path, then exits 1', async () => {
+    const file = writeScratch(
+      'bad.yaml',
+      [
+        'network: bitcon',
+        'listen:',
+        '  - tcp://0.0.0.0',
+        'upstreams:',
+        '  - url: tcp://a.example:50001',
+        '    nmae: a',
+        'limits:',
+        '  max_line_bytes: 10',
+        'colour: blue',
+        '',
+      ].join('\n'),
+    );
+    const r = await run(['check-config', file]);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.trim().split('\n');
+    assert.deepEqual(lines, [
+      `${file}:1:10: network: expected one of bitcoin, testnet, testnet4, signet, regtest, litecoin, litecoin-testnet, litecoin-regtest; got "bitcon" (did you mean "bitcoin"?)`,
+      `${file}:3:5: listen[0]: "tcp://0.0.0.0": missing port (write HOST:PORT, e.g. 0.0.0.0:50001)`,
+      `${file}:6:5: upstreams[0].nmae: unknown key "nmae" (did you mean "name"?)`,
+      `${file}:8:19: limits.max_line_bytes: must be at least 1024`,
+      `${file}:9:1: colour: unknown key "colour" (allowed here: network, listen, upstreams, redis, admin, server, limits, logging, shutdown_grace_ms)`,
+      `${file}: 5 problems`,
+    ]);
+    assertNoStack(r.stdout + r.stderr);
+  });
+
+  it('reports YAML syntax errors with their position', async () => {
+    const file = writeScratch('syntax.yaml', 'listen: [tcp://0.0.0.0:1\nnetwork: bitcoin\n');
+    const r = await run(['check-config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:1: YAML syntax: `, 'm'));
+  });
+
+  it('a missing file or a missing argument exits 1', async () => {
+    const missing = await run(['check-config', join(scratch, 'absent.yaml')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout, /absent\.yaml: cannot read the config file: no such file/);
+
+    const noArg = await run(['check-config']);
+    assert.equal(noArg.code, 1);
+    assert.match(noArg.stderr, /^electrum-gateway: /m);
+    assertNoStack(missing.stdout + missing.stderr + noArg.stderr);
+  });
+});
+
+describe('electrum-gateway serve', () => {
+  it('an unknown flag exits 1 with a clear message', async () => {
+    const r = await run(['serve', '--listne', 'tcp://127.0.0.1:0']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^electrum-gateway: Unknown argument: listne$/m);
+    assert.match(r.stderr, /Run "electrum-gateway --help" for usage\./);
+    assertNoStack(r.stderr);
+  });
+
+  it('a flag without its value, or a single flag given twice, exits 1', async () => {
+    const noValue = await run(['serve', '--listen']);
+    assert.equal(noValue.code, 1);
+    assert.match(noValue.stderr, /Not enough arguments following: listen/);
+
+    const twice = await run(['serve', '--network', 'regtest', '--network', 'bitcoin']);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /--network given 2 times; give it once/);
+    assertNoStack(noValue.stderr + twice.stderr);
+  });
+
+  it('a bad flag value exits 1 naming the flag', async () => {
+    const r = await run(['serve', '--listen', 'tcp://127.0.0.1', '--network', 'mainnet', '--admin', 'none']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^electrum-gateway: config error: --network: expected one of bitcoin, .*got "mainnet"/m);
+    assert.match(r.stderr, /^electrum-gateway: config error: --listen: "tcp:\/\/127\.0\.0\.1": missing port/m);
+    assertNoStack(r.stderr);
+  });
+
+  it('a bad config file exits 1 with its problems and where they are', async () => {
+    const file = writeScratch('serve-bad.yaml', 'limits:\n  request_timeout: 5\n');
+    const r = await run(['serve', '--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /config error: .*serve-bad\.yaml:2:3: limits\.request_timeout: unknown key "request_timeout" \(did you mean "request_timeout_ms"\?\)/);
+    assert.match(r.stderr, /check-config/);
+    assert.equal(r.stdout, '', 'nothing is logged before the config is valid');
+    assertNoStack(r.stderr);
+  });
+
+  it('a port already in use exits 1 with one line and no stack trace', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const r = await run([
+        'serve',
+        '--listen',
+        `tcp://127.0.0.1:${port}`,
+        '--upstream',
+        'tcp://127.0.0.1:1',
+        '--admin',
+        'none',
+        '--log-level',
+        'silent',
+      ]);
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.stderr.trim(),
+        `electrum-gateway: cannot listen on 127.0.0.1:${port}: address already in use by another process (EADDRINUSE)`,
+      );
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('logs where it listens and exits 0 on SIGTERM', async () => {
+    const child = spawn(
+      process.execPath,
+      [mainJs, 'serve', '--listen', 'tcp://127.0.0.1:0', '--upstream', 'tcp://127.0.0.1:1', '--admin', 'none'],
+      { cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "serving on" log line:\n${stdout}\n${stderr}`)), 15_000);
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        const m = /"msg":"serving on 127\.0\.0\.1:(\d+)"/.exec(stdout);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      child.on('exit', () => reject(new Error(`exited early:\n${stdout}\n${stderr}`)));
+    });
+    assert.ok(port > 0);
+    // The port really accepts connections.
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve();
+      });
+      s.on('error', reject);
+    });
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    assert.match(stdout, /"signal":"SIGTERM"/);
+    assert.equal(stderr, '');
+  });
+});

@@ -12,7 +12,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { describeStartError, serve, type ServeDeps } from '../../src/cli/serve.js';
+import type { GatewayConfig } from '../../src/config/types.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -262,5 +265,82 @@ describe('electrum-gateway serve', () => {
     assert.equal(await exited, 0, stderr);
     assert.match(stdout, /"signal":"SIGTERM"/);
     assert.equal(stderr, '');
+  });
+});
+
+/** serve() in-process with a stand-in gateway: the exit paths without real sockets. */
+describe('serve() lifecycle', () => {
+  function harness(start: ServeDeps['startGateway']) {
+    const exits: number[] = [];
+    let signalHandler: ((signal: NodeJS.Signals) => void) | undefined;
+    let stderr = '';
+    const sink = new PassThrough();
+    sink.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deps: ServeDeps = {
+      startGateway: start,
+      stderr: sink,
+      exit: (code) => exits.push(code),
+      onSignals: (_signals, handler) => {
+        signalHandler = handler;
+        return () => (signalHandler = undefined);
+      },
+      onCrash: () => undefined,
+    };
+    return { deps, exits, signal: (s: NodeJS.Signals) => signalHandler?.(s), stderr: () => stderr };
+  }
+  const quiet = { logLevel: 'silent', upstreams: ['tcp://127.0.0.1:1'], listen: ['tcp://127.0.0.1:0'], admin: null };
+
+  it('hands the loaded config to the gateway, closes it on SIGTERM and exits 0', async () => {
+    let seen: GatewayConfig | undefined;
+    let closed = 0;
+    const h = harness(async (config) => {
+      seen = config;
+      return { listeners: [{ url: 'tcp://127.0.0.1:0', host: '127.0.0.1', port: 40001 }], close: async () => void closed++ };
+    });
+    await serve({ configFile: null, overrides: quiet }, h.deps);
+    assert.equal(seen?.upstreams[0]?.url, 'tcp://127.0.0.1:1');
+    assert.equal(seen?.logging.level, 'silent');
+    assert.deepEqual(h.exits, []);
+    h.signal('SIGTERM');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(closed, 1);
+    assert.deepEqual(h.exits, [0]);
+  });
+
+  it('a second signal exits 1 without waiting for close()', async () => {
+    const h = harness(async () => ({ listeners: [], close: () => new Promise<void>(() => undefined) }));
+    await serve({ configFile: null, overrides: quiet }, h.deps);
+    h.signal('SIGINT');
+    h.signal('SIGINT');
+    assert.deepEqual(h.exits, [1]);
+  });
+
+  it('a bad config never starts the gateway', async () => {
+    let started = false;
+    const h = harness(async () => {
+      started = true;
+      throw new Error('unreachable');
+    });
+    await serve({ configFile: null, overrides: { ...quiet, listen: ['tcp://nope'] } }, h.deps);
+    assert.equal(started, false);
+    assert.deepEqual(h.exits, [1]);
+    assert.match(h.stderr(), /^electrum-gateway: config error: --listen: "tcp:\/\/nope": missing port/);
+  });
+
+  it('a startup failure exits 1 with one line', async () => {
+    const h = harness(async () => {
+      throw new Error('tls:// listeners are not supported yet\nsecond line');
+    });
+    await serve({ configFile: null, overrides: quiet }, h.deps);
+    assert.deepEqual(h.exits, [1]);
+    assert.equal(h.stderr(), 'electrum-gateway: failed to start: tls:// listeners are not supported yet\n');
+  });
+
+  it('describes bind errors plainly', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code, address: '::1', port: 50001 });
+    assert.equal(describeStartError(err('EADDRINUSE')), 'cannot listen on [::1]:50001: address already in use by another process (EADDRINUSE)');
+    assert.match(describeStartError(err('EACCES')), /permission denied.*\(EACCES\)/);
+    assert.match(describeStartError(err('EADDRNOTAVAIL')), /no local interface has this address/);
+    assert.equal(describeStartError('weird'), 'failed to start: weird');
   });
 });

@@ -2,10 +2,13 @@
 /** The composition root: the only module that knows every room and wires them together. */
 import type { GatewayConfig } from './config/types.js';
 import { startTcpListener, type Listener } from './frontend/tcp-listener.js';
+import { startAdmin, type AdminServer } from './observability/admin.js';
 import type { Logger } from './observability/logger.js';
+import { GatewayMetrics } from './observability/metrics.js';
 import { UPSTREAM_VERSIONS } from './protocol/methods.js';
 import { Router } from './routing/router.js';
 import { SubscriptionHub } from './subscriptions/hub.js';
+import { upstreamDefinition } from './upstream/definitions.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { SERVER_SOFTWARE } from './version.js';
 
@@ -18,32 +21,45 @@ export interface BoundListener {
 
 export interface RunningGateway {
   readonly listeners: readonly BoundListener[];
+  /** The admin HTTP listener's address, when configured. */
+  readonly admin: { readonly host: string; readonly port: number } | null;
+  readonly metrics: GatewayMetrics;
+  readonly pool: UpstreamPool;
   /** Stops accepting, lets in-flight requests finish for up to shutdownGraceMs, then closes everything. */
   close(): Promise<void>;
 }
 
-/** Largest line accepted from an upstream: above ElectrumX's 8.1 MB MAX_SEND so big answers pass. */
-const UPSTREAM_MAX_LINE_BYTES = 16_000_000;
+/** Largest message accepted from an upstream: above ElectrumX's 8.1 MB MAX_SEND so big answers pass. */
+const UPSTREAM_MAX_MESSAGE_BYTES = 16_000_000;
+/** One attempt at one upstream; the wallet's request timeout bounds all attempts together. */
+const UPSTREAM_ATTEMPT_FRACTION = 1 / 3;
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  const metrics = new GatewayMetrics();
   const pool = new UpstreamPool(
-    config.upstreams.map((u) => ({ name: u.name, scheme: u.scheme, host: u.host, port: u.port })),
+    config.upstreams.map((u) => upstreamDefinition(u)),
     {
       clientName: SERVER_SOFTWARE,
       protocolRange: [UPSTREAM_VERSIONS[0], UPSTREAM_VERSIONS[UPSTREAM_VERSIONS.length - 1]!],
       genesisHash: config.network.genesisHash,
       connectTimeoutMs: Math.min(config.limits.requestTimeoutMs, 10_000),
-      maxMessageBytes: UPSTREAM_MAX_LINE_BYTES,
+      maxMessageBytes: UPSTREAM_MAX_MESSAGE_BYTES,
       backoffBaseMs: 250,
       backoffMaxMs: 30_000,
+      maxLagBlocks: 1,
+      pingIntervalMs: 60_000,
+      breaker: { failureThreshold: 5, cooldownMs: 10_000 },
     },
     logger,
+    metrics,
   );
   const hub = new SubscriptionHub(pool, config.limits.requestTimeoutMs, logger);
-  const deps = { config, router: new Router(pool), hub, logger };
+  const router = new Router(pool, { attemptTimeoutMs: Math.max(1000, Math.round(config.limits.requestTimeoutMs * UPSTREAM_ATTEMPT_FRACTION)) });
+  const deps = { config, router, hub, logger, metrics };
   pool.start();
 
   const listeners: Listener[] = [];
+  let admin: AdminServer | null = null;
   try {
     for (const l of config.listen) {
       if (l.scheme !== 'tcp') throw new Error(`${l.url}: ${l.scheme}:// listeners are not supported yet; use tcp://`);
@@ -51,8 +67,31 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       listeners.push(listener);
       logger.info({ listener: l.url, host: listener.host, port: listener.port }, 'listening');
     }
+    if (config.admin) {
+      admin = await startAdmin(
+        config.admin.host,
+        config.admin.port,
+        {
+          metrics,
+          status: () => ({
+            server: SERVER_SOFTWARE,
+            network: config.network.name,
+            bestTipHeight: pool.bestTipHeight(),
+            sessions: listeners.reduce((n, l) => n + [...l.sessions()].length, 0),
+            subscriptions: { scripthashes: hub.scripthashCount },
+            upstreams: pool.status(),
+          }),
+          ready: () => pool.ready().length > 0,
+        },
+        logger,
+      );
+    }
   } catch (err) {
-    for (const l of listeners) await l.stopAccepting();
+    for (const l of listeners) {
+      await l.stopAccepting();
+      l.destroyAll();
+    }
+    await admin?.close();
     pool.close();
     throw err;
   }
@@ -72,6 +111,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await Promise.race([idle, grace]);
       clearTimeout(timer);
       for (const l of listeners) l.destroyAll();
+      await admin?.close();
       pool.close();
       logger.info('stopped');
     })();
@@ -80,6 +120,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   return {
     listeners: listeners.map((l) => ({ url: l.config.url, host: l.host, port: l.port })),
+    admin: admin ? { host: admin.host, port: admin.port } : null,
+    metrics,
+    pool,
     close,
   };
 }

@@ -7,6 +7,7 @@
  */
 import type { GatewayConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import {
   ErrorCode,
   RpcError,
@@ -18,7 +19,7 @@ import {
   type Params,
   type Response,
 } from '../protocol/jsonrpc.js';
-import { GATEWAY_VERSIONS, checkArity, lookupMethod } from '../protocol/methods.js';
+import { GATEWAY_VERSIONS, METHODS, checkArity, lookupMethod } from '../protocol/methods.js';
 import { hexArg, nonNegativeIntegerArg, scripthashArg, txHashArg } from '../protocol/params.js';
 import { negotiate, parseClientRange, versionLess } from '../protocol/version.js';
 import type { Router } from '../routing/router.js';
@@ -34,6 +35,7 @@ const LATE_NEGOTIABLE = GATEWAY_VERSIONS.filter((v) => versionLess(v, '1.6'));
 
 export interface SessionDeps {
   readonly config: GatewayConfig;
+  readonly metrics: GatewayMetrics;
   readonly router: Router;
   readonly hub: SubscriptionHub;
   readonly logger: Logger;
@@ -149,11 +151,14 @@ export class Session implements Subscriber {
     if (item.kind === 'response') return null;
     if (item.kind === 'invalid') return errorResponse(item.id, item.error);
     const id = item.kind === 'request' ? item.id : null;
+    const method = lookupMethodName(item.method);
     try {
       const result = await this.call(item.method, item.params);
+      this.deps.metrics.clientRequests.inc({ method, result: 'ok' });
       return id === null ? null : resultResponse(id, result);
     } catch (err) {
       const rpcErr = toClientError(err);
+      this.deps.metrics.clientRequests.inc({ method, result: String(rpcErr.code) });
       if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
         this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');
       }
@@ -246,6 +251,12 @@ export class Session implements Subscriber {
     this.detach();
   }
 }
+
+/** Metric label for a method: known names as they are, anything else folded so labels stay bounded. */
+function lookupMethodName(method: string): string {
+  return KNOWN_METHOD_NAMES.has(method) ? method : 'other';
+}
+const KNOWN_METHOD_NAMES = new Set(METHODS.map((m) => m.name));
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -71,6 +71,7 @@ function acceptSocket(socket: net.Socket, config: ListenerConfig, deps: SessionD
     log,
   );
   open.set(socket, session);
+  deps.metrics.sessions.inc({ listener: config.url });
   log.debug('connection opened');
   socket.on('drain', () => socket.resume());
   socket.on('data', (chunk: Buffer) => {
@@ -85,6 +86,7 @@ function acceptSocket(socket: net.Socket, config: ListenerConfig, deps: SessionD
   socket.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
   socket.on('close', () => {
     open.delete(socket);
+    deps.metrics.sessions.dec({ listener: config.url });
     session.detach();
     log.debug('connection closed');
   });

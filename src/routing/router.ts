@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
  * Sends a wallet's request to an upstream and brings the answer back in the
- * wallet's version. A request that dies with its upstream is sent again to
- * another (or to the same one, reconnected) when that cannot do harm:
- * idempotent methods always, a broadcast only when it certainly never left.
+ * wallet's version, failing over when an upstream fails:
+ *
+ * - a server-side failure (connection lost, timeout, internal or daemon
+ *   error) on an idempotent call is retried on another upstream within the
+ *   wallet's deadline; definitive answers (bad params, unknown transaction)
+ *   are returned as they are;
+ * - a broadcast is retried only when it certainly never reached a server.
  */
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { UpstreamError, type UpstreamConnection } from '../upstream/connection.js';
@@ -13,31 +17,96 @@ import { clientResult, upstreamCall } from './adapt.js';
 /** Methods with side effects: never repeated unless the first attempt provably never reached a server. */
 const NOT_IDEMPOTENT = new Set(['blockchain.transaction.broadcast', 'blockchain.transaction.broadcast_package']);
 
+/** Answers that do not depend on the tip: a lagging upstream may give them. */
+const TIP_INSENSITIVE = new Set(['mempool.get_fee_histogram', 'blockchain.relayfee', 'mempool.get_info', 'blockchain.estimatefee']);
+
+/** Headers this deep below the best tip are the same on a slightly lagging upstream. */
+const BURIED_DEPTH = 6;
+
+export interface RouterOptions {
+  /** How long one upstream gets to answer one attempt; the wallet's own deadline bounds all attempts. */
+  readonly attemptTimeoutMs: number;
+}
+
 export class Router {
-  constructor(private readonly pool: UpstreamPool) {}
+  constructor(
+    private readonly pool: UpstreamPool,
+    private readonly opts: RouterOptions,
+  ) {}
+
+  private isTipSensitive(method: string, args: readonly unknown[]): boolean {
+    if (TIP_INSENSITIVE.has(method)) return false;
+    const height = lastHeightAsked(method, args);
+    const best = this.pool.bestTipHeight();
+    return height === null || best === null || height > best - BURIED_DEPTH;
+  }
 
   async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number): Promise<unknown> {
-    const failed = new Set<UpstreamConnection>();
+    const excludeUpstreams = new Set<string>();
+    const excludeConnections = new Set<UpstreamConnection>();
+    const key = stickyKey(method, args);
+    const tipSensitive = this.isTipSensitive(method, args);
+    let lastError: unknown = null;
     for (;;) {
       let conn: UpstreamConnection;
       try {
-        conn = await this.pool.acquire(deadline, failed);
+        conn = await this.pool.acquire(deadline, { key, tipSensitive, excludeUpstreams, excludeConnections });
       } catch (err) {
-        throw toClientError(err);
+        throw toClientError(lastError ?? err);
       }
       const call = upstreamCall(method, args, conn.version!);
+      const timeout = Math.max(1, Math.min(this.opts.attemptTimeoutMs, deadline - Date.now()));
       try {
-        const raw = await conn.request(call.method, call.params, Math.max(1, deadline - Date.now()));
+        const raw = await conn.request(call.method, call.params, timeout);
+        this.pool.recordSuccess(conn);
         return clientResult(method, call.toCanonical(raw), clientVersion);
       } catch (err) {
-        const retryable = err instanceof UpstreamError && err.kind !== 'timeout' && (err.notSent || !NOT_IDEMPOTENT.has(method));
-        if (retryable && Date.now() < deadline) {
-          failed.add(conn);
-          continue;
+        const failure = classifyFailure(err);
+        if (failure === 'definitive') {
+          this.pool.recordSuccess(conn);
+          throw toClientError(err);
         }
-        throw toClientError(err);
+        this.pool.recordFailure(conn, (err as Error).message);
+        lastError = err;
+        const mayRepeat = !NOT_IDEMPOTENT.has(method) || (err instanceof UpstreamError && err.notSent);
+        if (!mayRepeat || Date.now() >= deadline) throw toClientError(err);
+        // A dead connection is excluded by itself (its upstream may reconnect); an upstream that answered badly is excluded whole.
+        if (failure === 'connection') excludeConnections.add(conn);
+        else excludeUpstreams.add(conn.name);
       }
     }
+  }
+}
+
+export function lastHeightAsked(method: string, args: readonly unknown[]): number | null {
+  if (method === 'blockchain.block.header' && typeof args[0] === 'number') return args[0];
+  if (method === 'blockchain.block.headers' && typeof args[0] === 'number' && typeof args[1] === 'number') return args[0] + Math.max(args[1], 1) - 1;
+  return null;
+}
+
+/** Requests about one scripthash stick to one upstream so a wallet's views are consistent. */
+function stickyKey(method: string, args: readonly unknown[]): string | undefined {
+  return method.startsWith('blockchain.scripthash.') && typeof args[0] === 'string' ? args[0] : undefined;
+}
+
+/**
+ * 'definitive': the server's real answer, the same anywhere; 'connection': the
+ * connection died; 'server': this server failed to answer (worth asking another).
+ */
+export function classifyFailure(err: unknown): 'definitive' | 'connection' | 'server' {
+  if (err instanceof UpstreamError) return err.kind === 'closed' || err.kind === 'connect' ? 'connection' : 'server';
+  if (!(err instanceof RpcError)) return 'server';
+  switch (err.code) {
+    case ErrorCode.INTERNAL_ERROR:
+    case ErrorCode.SERVER_BUSY:
+    case ErrorCode.UNAVAILABLE:
+    case ErrorCode.EXCESSIVE_RESOURCE_USAGE:
+      return 'server';
+    case ErrorCode.DAEMON_ERROR:
+      // "No such mempool or blockchain transaction" (bitcoind -5) is an answer, not a failure.
+      return /no such mempool|not found|"code": ?-5\b|'code': ?-5\b/i.test(err.message) ? 'definitive' : 'server';
+    default:
+      return 'definitive';
   }
 }
 

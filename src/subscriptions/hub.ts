@@ -33,7 +33,6 @@ interface ScripthashEntry {
   inflight: Promise<string | null> | null;
 }
 
-const HEADERS = 'blockchain.headers.subscribe';
 const SCRIPTHASH = 'blockchain.scripthash.subscribe';
 
 export class SubscriptionHub {
@@ -46,8 +45,9 @@ export class SubscriptionHub {
     private readonly requestTimeoutMs: number,
     private readonly logger: Logger,
   ) {
-    pool.on('ready', (conn) => this.onUpstreamReady(conn));
+    pool.on('ready', () => this.onUpstreamReady());
     pool.on('lost', (conn) => this.onUpstreamLost(conn));
+    pool.on('tip', (_upstream, tip) => this.offerTip(tip));
     pool.on('notification', (conn, method, params) => this.onNotification(conn, method, params));
   }
 
@@ -63,8 +63,8 @@ export class SubscriptionHub {
   /** Resolves with the current tip; the subscriber hears of later tips only after this answer. */
   async subscribeHeaders(sub: Subscriber, deadline: number): Promise<HeaderTip> {
     if (!this.tipValue) {
-      const conn = await this.pool.acquire(deadline);
-      await this.followHeaders(conn);
+      // Every pool connection follows headers before it is handed out, so one being ready means a tip is known.
+      await this.pool.acquire(deadline);
     }
     if (!this.tipValue) throw new Error('upstream gave no tip');
     this.headerSubscribers.add(sub);
@@ -104,9 +104,9 @@ export class SubscriptionHub {
 
   private subscribeUpstream(scripthash: string, entry: ScripthashEntry, deadline: number): Promise<string | null> {
     const run = async (): Promise<string | null> => {
-      const failed = new Set<UpstreamConnection>();
+      const excludeConnections = new Set<UpstreamConnection>();
       for (;;) {
-        const conn = await this.pool.acquire(deadline, failed);
+        const conn = await this.pool.acquire(deadline, { key: scripthash, tipSensitive: true, excludeConnections });
         try {
           const status = await conn.request(SCRIPTHASH, [scripthash], Math.max(1, deadline - Date.now()));
           entry.conn = conn;
@@ -114,7 +114,7 @@ export class SubscriptionHub {
           return entry.status;
         } catch (err) {
           if (!conn.isOpen && Date.now() < deadline) {
-            failed.add(conn);
+            excludeConnections.add(conn);
             continue;
           }
           throw err;
@@ -137,10 +137,7 @@ export class SubscriptionHub {
     }
   }
 
-  private onUpstreamReady(conn: UpstreamConnection): void {
-    void this.followHeaders(conn).catch((err: Error) => {
-      this.logger.warn({ upstream: conn.name, err: err.message }, 'headers subscription failed');
-    });
+  private onUpstreamReady(): void {
     for (const [sh, entry] of this.scripthashes) {
       if (!entry.conn && !entry.inflight) this.resubscribe(sh, entry);
     }
@@ -169,15 +166,8 @@ export class SubscriptionHub {
       });
   }
 
-  private async followHeaders(conn: UpstreamConnection): Promise<void> {
-    const result = await conn.request(HEADERS, [], this.requestTimeoutMs);
-    this.offerTip(result);
-  }
-
   private onNotification(conn: UpstreamConnection, method: string, params: unknown[]): void {
-    if (method === HEADERS) {
-      this.offerTip(params[0]);
-    } else if (method === SCRIPTHASH) {
+    if (method === SCRIPTHASH) {
       const [sh, status] = params;
       if (typeof sh !== 'string') return;
       const entry = this.scripthashes.get(sh);

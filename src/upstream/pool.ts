@@ -1,19 +1,56 @@
 // SPDX-License-Identifier: MIT
 /**
- * Keeps one connection open to every configured upstream, reconnecting with
- * jittered exponential backoff, and hands out an open one on request.
- * (Health scoring, lag-aware selection and several connections per upstream
- * arrive with the pool issue; this is the walking skeleton's version.)
+ * The pool of upstream Electrum servers.
+ *
+ * Every upstream keeps up to `maxConnections` multiplexed connections open,
+ * reconnecting with jittered exponential backoff and trying its other port
+ * when one fails. Each connection follows the upstream's headers, so the pool
+ * knows every upstream's tip and which ones lag. A circuit breaker stops
+ * traffic to an upstream that keeps failing and lets one probe through after a
+ * cooldown. `acquire` hands out a connection: sticky by key (rendezvous
+ * hashing) for per-scripthash work, least-loaded otherwise.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../observability/logger.js';
-import { UpstreamConnection, UpstreamError, type UpstreamConnectionOptions, type UpstreamEndpoint } from './connection.js';
+import { isHexOfLength } from '../protocol/bitcoin/hash.js';
+import { UpstreamConnection, UpstreamError, type RequestOutcome, type UpstreamConnectionOptions, type UpstreamEndpoint } from './connection.js';
+import { CircuitBreaker, Ewma, type BreakerOptions, type BreakerState } from './health.js';
+import { leastLoaded, rendezvous, type Candidate } from './selection.js';
 
-export type UpstreamState = 'connecting' | 'ready' | 'down' | 'wrong-network' | 'closed';
+export type UpstreamState = 'connecting' | 'healthy' | 'lagging' | 'open-circuit' | 'wrong-network' | 'down';
+export const UPSTREAM_STATES: readonly UpstreamState[] = ['connecting', 'healthy', 'lagging', 'open-circuit', 'wrong-network', 'down'];
+
+export interface UpstreamDefinition {
+  readonly name: string;
+  /** The first is used first; the others (the same host's other port) are tried when it fails. */
+  readonly endpoints: readonly UpstreamEndpoint[];
+  readonly weight: number;
+  readonly maxConnections: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
 
 export interface PoolOptions extends Omit<UpstreamConnectionOptions, 'logger'> {
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+  /** An upstream more than this many blocks behind the best tip gets no tip-sensitive requests. */
+  readonly maxLagBlocks: number;
+  /** How often every connection is pinged; a ping that fails closes the connection. */
+  readonly pingIntervalMs: number;
+  readonly breaker: BreakerOptions;
+}
+
+export interface HeaderTip {
+  readonly height: number;
+  readonly hex: string;
+}
+
+/** Receives what the pool observes; the metrics room implements it. */
+export interface PoolObserver {
+  upstreamState(name: string, state: UpstreamState): void;
+  upstreamTip(name: string, height: number, lag: number): void;
+  upstreamRequest(name: string, outcome: RequestOutcome): void;
+  upstreamReconnect(name: string): void;
+  upstreamBreaker(name: string, state: BreakerState): void;
 }
 
 export interface PoolEvents {
@@ -22,120 +59,354 @@ export interface PoolEvents {
   /** A connection that was ready went away. */
   lost: [conn: UpstreamConnection];
   notification: [conn: UpstreamConnection, method: string, params: unknown[]];
+  /** An upstream reported a new tip (unverified). */
+  tip: [upstream: string, tip: HeaderTip];
+  /** Something that may change what acquire() can return. */
+  change: [];
 }
 
-class Slot {
-  state: UpstreamState = 'connecting';
-  conn: UpstreamConnection | null = null;
+export interface AcquireOptions {
+  /** Requests about the same key (a scripthash) go to the same upstream while it is routable. */
+  readonly key?: string;
+  /** Tip-sensitive requests avoid lagging upstreams. */
+  readonly tipSensitive?: boolean;
+  /** Upstreams (by name) not to use: they already failed this request. */
+  readonly excludeUpstreams?: ReadonlySet<string>;
+  /** Connections not to use: they died under this request. */
+  readonly excludeConnections?: ReadonlySet<UpstreamConnection>;
+}
+
+export interface UpstreamStatus {
+  readonly name: string;
+  readonly state: UpstreamState;
+  readonly endpoint: string;
+  readonly version: string | null;
+  readonly software: string | null;
+  readonly tipHeight: number | null;
+  readonly lag: number | null;
+  readonly connections: number;
+  readonly inFlight: number;
+  readonly latencyMs: number | null;
+  readonly errorRate: number;
+  readonly breaker: BreakerState;
+  readonly weight: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+class Upstream {
+  readonly conns: (UpstreamConnection | null)[];
+  readonly timers: (NodeJS.Timeout | null)[];
+  readonly breaker: CircuitBreaker;
+  readonly latency = new Ewma(0.2);
+  readonly errors = new Ewma(0.1);
+  tip: HeaderTip | null = null;
   failures = 0;
-  timer: NodeJS.Timeout | null = null;
-  constructor(readonly endpoint: UpstreamEndpoint) {}
+  endpointIndex = 0;
+  wrongNetwork = false;
+  everConnected = false;
+  lastState: UpstreamState | null = null;
+
+  constructor(
+    readonly def: UpstreamDefinition,
+    breaker: BreakerOptions,
+    readonly log: Logger,
+  ) {
+    this.conns = new Array(def.maxConnections).fill(null);
+    this.timers = new Array(def.maxConnections).fill(null);
+    this.breaker = new CircuitBreaker(breaker);
+  }
+
+  get name(): string {
+    return this.def.name;
+  }
+
+  openConns(): UpstreamConnection[] {
+    return this.conns.filter((c): c is UpstreamConnection => c !== null && c.isOpen);
+  }
+
+  inFlight(): number {
+    return this.openConns().reduce((n, c) => n + c.inFlight, 0);
+  }
 }
 
 export class UpstreamPool extends EventEmitter<PoolEvents> {
-  private readonly slots: Slot[];
+  private readonly upstreams: Upstream[];
   private closed = false;
-  private next = 0;
+  private pingTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    endpoints: readonly UpstreamEndpoint[],
+    definitions: readonly UpstreamDefinition[],
     private readonly opts: PoolOptions,
     private readonly logger: Logger,
+    private readonly observer?: PoolObserver,
   ) {
     super();
     this.setMaxListeners(0);
-    this.slots = endpoints.map((e) => new Slot(e));
+    this.upstreams = definitions.map((d) => new Upstream(d, opts.breaker, logger.child({ upstream: d.name })));
   }
 
   start(): void {
-    for (const slot of this.slots) void this.connect(slot);
+    for (const u of this.upstreams) {
+      for (let i = 0; i < u.conns.length; i++) void this.connect(u, i);
+      this.refreshState(u);
+    }
+    this.pingTimer = setInterval(() => this.pingAll(), this.opts.pingIntervalMs);
+    this.pingTimer.unref();
   }
 
-  /** Each upstream's name and state, for logs and /status. */
-  states(): { name: string; state: UpstreamState; version: string | null }[] {
-    return this.slots.map((s) => ({ name: s.endpoint.name, state: s.state, version: s.conn?.version ?? null }));
+  /** The best tip height any connected upstream reports. */
+  bestTipHeight(): number | null {
+    let best: number | null = null;
+    for (const u of this.upstreams) {
+      if (u.tip && u.openConns().length > 0 && !u.wrongNetwork && (best === null || u.tip.height > best)) best = u.tip.height;
+    }
+    return best;
   }
 
   /** Open connections, in configured order. */
   ready(): UpstreamConnection[] {
-    return this.slots.filter((s) => s.state === 'ready' && s.conn?.isOpen).map((s) => s.conn!);
+    return this.upstreams.flatMap((u) => (u.wrongNetwork ? [] : u.openConns()));
+  }
+
+  state(name: string): UpstreamState | undefined {
+    const u = this.upstreams.find((x) => x.name === name);
+    return u ? this.computeState(u, Date.now()) : undefined;
+  }
+
+  status(): UpstreamStatus[] {
+    const now = Date.now();
+    const best = this.bestTipHeight();
+    return this.upstreams.map((u) => {
+      const first = u.openConns()[0];
+      const endpoint = u.def.endpoints[u.endpointIndex]!;
+      return {
+        name: u.name,
+        state: this.computeState(u, now),
+        endpoint: `${endpoint.scheme}://${endpoint.host}:${endpoint.port}`,
+        version: first?.version ?? null,
+        software: first?.serverSoftware ?? null,
+        tipHeight: u.tip?.height ?? null,
+        lag: u.tip && best !== null ? best - u.tip.height : null,
+        connections: u.openConns().length,
+        inFlight: u.inFlight(),
+        latencyMs: u.latency.get(-1) < 0 ? null : Math.round(u.latency.get(0) * 100) / 100,
+        errorRate: Math.round(u.errors.get(0) * 1000) / 1000,
+        breaker: u.breaker.state(now),
+        weight: u.def.weight,
+        labels: u.def.labels,
+      };
+    });
   }
 
   /**
-   * An open connection, waiting until `deadline` (epoch ms) for one to come up.
-   * Picks round-robin among the open ones, skipping `exclude`.
+   * An open connection fit for the request, waiting until `deadline` (epoch
+   * ms) for one to come up. Throws UpstreamError('connect', notSent) when none does.
    */
-  async acquire(deadline: number, exclude: ReadonlySet<UpstreamConnection> = new Set()): Promise<UpstreamConnection> {
+  async acquire(deadline: number, options: AcquireOptions = {}): Promise<UpstreamConnection> {
     for (;;) {
-      const open = this.ready().filter((c) => !exclude.has(c));
-      if (open.length > 0) {
-        const conn = open[this.next++ % open.length]!;
-        return conn;
-      }
+      const conn = this.pick(options, Date.now());
+      if (conn) return conn;
       const wait = deadline - Date.now();
       if (this.closed || wait <= 0) throw new UpstreamError('connect', 'no upstream server is available', true);
       await new Promise<void>((resolve) => {
-        const onReady = (): void => {
+        const onChange = (): void => {
           clearTimeout(timer);
           resolve();
         };
         const timer = setTimeout(() => {
-          this.off('ready', onReady);
+          this.off('change', onChange);
           resolve();
         }, wait);
-        this.once('ready', onReady);
+        this.once('change', onChange);
       });
     }
   }
 
-  private async connect(slot: Slot): Promise<void> {
+  /** The router reports how a request went, so the breaker and error rate follow real traffic. */
+  recordSuccess(conn: UpstreamConnection): void {
+    const u = this.owner(conn);
+    if (!u) return;
+    u.errors.add(0);
+    const wasOpen = u.breaker.state(Date.now()) !== 'closed';
+    u.breaker.onSuccess();
+    if (wasOpen) {
+      u.log.info('circuit closed; upstream answers again');
+      this.observer?.upstreamBreaker(u.name, 'closed');
+      this.refreshState(u);
+    }
+  }
+
+  recordFailure(conn: UpstreamConnection, reason: string): void {
+    const u = this.owner(conn);
+    if (!u) return;
+    u.errors.add(1);
+    const now = Date.now();
+    if (u.breaker.onFailure(now)) {
+      u.log.warn({ reason, consecutiveFailures: u.breaker.consecutiveFailures }, 'circuit opened; upstream gets no traffic for a while');
+      this.observer?.upstreamBreaker(u.name, 'open');
+      this.refreshState(u);
+      // Re-evaluate when the cooldown ends so waiting requests can probe it.
+      setTimeout(() => this.refreshState(u), this.opts.breaker.cooldownMs + 5).unref();
+    }
+  }
+
+  private pick(options: AcquireOptions, now: number): UpstreamConnection | null {
+    const best = this.bestTipHeight();
+    const candidates: (Candidate & { u: Upstream; conn: UpstreamConnection })[] = [];
+    for (const u of this.upstreams) {
+      if (u.wrongNetwork || options.excludeUpstreams?.has(u.name)) continue;
+      if (!u.breaker.allows(now)) continue;
+      if (options.tipSensitive && this.isLagging(u, best)) continue;
+      const conns = u.openConns().filter((c) => !options.excludeConnections?.has(c));
+      if (conns.length === 0) continue;
+      const conn = conns.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+      candidates.push({ id: u.name, weight: u.def.weight, inFlight: u.inFlight(), latencyMs: u.latency.get(50), u, conn });
+    }
+    const chosen = options.key !== undefined ? rendezvous(options.key, candidates) : leastLoaded(candidates);
+    if (!chosen) return null;
+    chosen.u.breaker.beginProbe(now);
+    return chosen.conn;
+  }
+
+  private isLagging(u: Upstream, best: number | null): boolean {
+    if (best === null) return false;
+    if (!u.tip) return true;
+    return best - u.tip.height > this.opts.maxLagBlocks;
+  }
+
+  private computeState(u: Upstream, now: number): UpstreamState {
+    if (u.wrongNetwork) return 'wrong-network';
+    if (u.openConns().length === 0) return u.everConnected || u.failures > 0 ? 'down' : 'connecting';
+    if (u.breaker.state(now) !== 'closed') return 'open-circuit';
+    if (this.isLagging(u, this.bestTipHeight())) return 'lagging';
+    return 'healthy';
+  }
+
+  private refreshState(u: Upstream): void {
+    const state = this.computeState(u, Date.now());
+    if (state !== u.lastState) {
+      if (u.lastState !== null) u.log.info({ from: u.lastState, to: state }, 'upstream state changed');
+      u.lastState = state;
+      this.observer?.upstreamState(u.name, state);
+    }
+    this.emit('change');
+  }
+
+  private refreshAll(): void {
+    for (const u of this.upstreams) this.refreshState(u);
+  }
+
+  private owner(conn: UpstreamConnection): Upstream | undefined {
+    return this.upstreams.find((u) => u.conns.includes(conn));
+  }
+
+  private async connect(u: Upstream, slot: number): Promise<void> {
     if (this.closed) return;
-    slot.state = 'connecting';
-    const log = this.logger.child({ upstream: slot.endpoint.name });
-    const conn = new UpstreamConnection(slot.endpoint, { ...this.opts, logger: log });
-    slot.conn = conn;
+    const endpoint = u.def.endpoints[u.endpointIndex]!;
+    const conn = new UpstreamConnection(endpoint, { ...this.opts, logger: u.log });
+    u.conns[slot] = conn;
     try {
       await conn.open();
+      await this.followHeaders(u, conn);
     } catch (err) {
       conn.close();
-      const wrongNetwork = err instanceof UpstreamError && err.kind === 'wrong-network';
-      slot.state = wrongNetwork ? 'wrong-network' : 'down';
-      slot.failures++;
-      const delay = this.backoff(slot.failures);
-      log[slot.failures === 1 || wrongNetwork ? 'warn' : 'debug'](
-        { err: (err as Error).message, retryInMs: delay, failures: slot.failures },
-        wrongNetwork ? 'upstream is on the wrong network; not routing to it' : 'upstream unavailable',
-      );
-      this.schedule(slot, delay);
+      if (u.conns[slot] === conn) u.conns[slot] = null;
+      this.onConnectFailure(u, slot, err as Error);
       return;
     }
     if (this.closed) {
       conn.close();
       return;
     }
-    slot.failures = 0;
-    slot.state = 'ready';
-    log.info({ version: conn.version, software: conn.serverSoftware }, 'upstream ready');
-    conn.on('notification', (method, params) => this.emit('notification', conn, method, params));
+    const firstConn = u.openConns().length === 1;
+    u.failures = 0;
+    u.wrongNetwork = false;
+    if (u.everConnected && firstConn) this.observer?.upstreamReconnect(u.name);
+    u.everConnected = true;
+    if (firstConn) u.log.info({ version: conn.version, software: conn.serverSoftware, endpoint: `${endpoint.host}:${endpoint.port}`, via: endpoint.socks ? `socks${endpoint.socks.version}` : undefined }, 'upstream ready');
+    conn.on('notification', (method, params) => this.onNotification(u, conn, method, params));
+    conn.on('outcome', (outcome) => {
+      if (outcome.result === 'ok' || outcome.result === 'error') u.latency.add(outcome.ms);
+      this.observer?.upstreamRequest(u.name, outcome);
+    });
     conn.once('close', (reason) => {
+      if (u.conns[slot] === conn) u.conns[slot] = null;
       if (this.closed) return;
-      slot.state = 'down';
-      log.warn({ err: reason?.message ?? 'closed' }, 'upstream connection lost');
+      if (u.openConns().length === 0) u.log.warn({ err: reason?.message ?? 'closed' }, 'upstream connection lost');
       this.emit('lost', conn);
-      this.schedule(slot, this.backoff(1));
+      this.refreshState(u);
+      this.schedule(u, slot, this.backoff(1));
     });
     this.emit('ready', conn);
+    this.refreshAll();
   }
 
-  private schedule(slot: Slot, delay: number): void {
+  private onConnectFailure(u: Upstream, slot: number, err: Error): void {
+    const wrongNetwork = err instanceof UpstreamError && err.kind === 'wrong-network';
+    u.wrongNetwork = wrongNetwork;
+    u.failures++;
+    // Try the other port (or address) of the same server next time.
+    if (!wrongNetwork && u.def.endpoints.length > 1) u.endpointIndex = (u.endpointIndex + 1) % u.def.endpoints.length;
+    const delay = wrongNetwork ? this.opts.backoffMaxMs : this.backoff(u.failures);
+    if (slot === 0) {
+      const first = u.failures === 1 || wrongNetwork;
+      u.log[first ? 'warn' : 'debug'](
+        { err: err.message, retryInMs: delay, failures: u.failures },
+        wrongNetwork ? 'upstream is on the wrong network; not routing to it' : 'upstream unavailable',
+      );
+    }
+    this.refreshState(u);
+    this.schedule(u, slot, delay);
+  }
+
+  private async followHeaders(u: Upstream, conn: UpstreamConnection): Promise<void> {
+    const tip = await conn.request('blockchain.headers.subscribe', [], this.opts.connectTimeoutMs);
+    this.offerTip(u, tip);
+  }
+
+  private onNotification(u: Upstream, conn: UpstreamConnection, method: string, params: unknown[]): void {
+    if (method === 'blockchain.headers.subscribe') this.offerTip(u, params[0]);
+    this.emit('notification', conn, method, params);
+  }
+
+  private offerTip(u: Upstream, value: unknown): void {
+    if (value === null || typeof value !== 'object') return;
+    const { height, hex } = value as { height?: unknown; hex?: unknown };
+    if (typeof height !== 'number' || !Number.isSafeInteger(height) || height < 0 || !isHexOfLength(hex, 80)) return;
+    if (u.tip && u.tip.height === height && u.tip.hex === hex) return;
+    u.tip = { height, hex: hex.toLowerCase() };
+    const best = this.bestTipHeight() ?? height;
+    this.observer?.upstreamTip(u.name, height, best - height);
+    this.emit('tip', u.name, u.tip);
+    this.refreshAll();
+  }
+
+  private pingAll(): void {
+    for (const u of this.upstreams) {
+      for (const conn of u.openConns()) {
+        conn.request('server.ping', [], this.opts.connectTimeoutMs).then(
+          () => this.recordSuccess(conn),
+          (err: Error) => {
+            this.recordFailure(conn, `ping failed: ${err.message}`);
+            // A connection that cannot answer a ping is dead even if TCP has not noticed.
+            if (err instanceof UpstreamError && err.kind === 'timeout') conn.close();
+          },
+        );
+      }
+    }
+  }
+
+  private schedule(u: Upstream, slot: number, delay: number): void {
     if (this.closed) return;
-    slot.timer = setTimeout(() => {
-      slot.timer = null;
-      void this.connect(slot);
+    const old = u.timers[slot];
+    if (old) clearTimeout(old);
+    u.timers[slot] = setTimeout(() => {
+      u.timers[slot] = null;
+      void this.connect(u, slot);
     }, delay);
   }
 
-  /** Exponential backoff with full jitter, so a restarted server is not hit by every gateway at once. */
+  /** Exponential backoff with jitter, so a restarted server is not hit by every gateway at once. */
   private backoff(failures: number): number {
     const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** Math.min(failures - 1, 16));
     return Math.round(cap / 2 + (Math.random() * cap) / 2);
@@ -143,10 +414,11 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
 
   close(): void {
     this.closed = true;
-    for (const slot of this.slots) {
-      if (slot.timer) clearTimeout(slot.timer);
-      slot.state = 'closed';
-      slot.conn?.close();
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    for (const u of this.upstreams) {
+      for (const t of u.timers) if (t) clearTimeout(t);
+      for (const c of u.conns) c?.close();
     }
+    this.emit('change');
   }
 }

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The simulated Electrum server: the test upstream for the whole project.
+ *
+ *   const sim = await Simulator.start({ initialBlocks: 110 });
+ *   sim.url                       // 'tcp://127.0.0.1:PORT'
+ *   sim.pay(address, 100_000)     // a real signed tx in the mempool, subscribers notified
+ *   sim.mine()                    // a real block with valid PoW, subscribers notified
+ *   sim.reorg(2)                  // orphan 2 blocks, 3 new ones on the fork
+ *   await sim.stop()
+ *
+ * See test/sim/README.md for what it serves and which knobs it has.
+ */
+import net from 'node:net';
+import { statusHash } from '../../src/protocol/status.js';
+import { Chain, type HistoryEntry } from './chain.js';
+import { Session, type LieKind, type RpcErrorShape, type SimHost } from './server.js';
+
+export interface SimulatorOptions {
+  host?: string; // default '127.0.0.1'
+  port?: number; // default 0 (ephemeral); restart() reuses the bound port
+  protocolMin?: string; // default '1.4'
+  protocolMax?: string; // default '1.6'  (a '1.4'-only sim: protocolMax '1.4')
+  initialBlocks?: number; // default 110 so the sim's coinbases are mature
+  seed?: string; // deterministic chain and keys; default 'electrum-gateway'
+  genesisHash?: string; // reported by server.features instead of the real one (simulates another network)
+  /** Extension: the server_version string (server.version / server.features). */
+  serverVersion?: string;
+  /** Extension: accept sim.* control methods on the Electrum socket (main.ts turns this on). */
+  controlMethods?: boolean;
+}
+
+export interface HistoryItem {
+  tx_hash: string;
+  height: number;
+  fee?: number;
+}
+
+export interface SimulatorStats {
+  requests: Record<string, number>;
+  /** Connections open now. */
+  connections: number;
+  /** Subscriptions held now, summed over open connections. */
+  scripthashSubscriptions: number;
+  /** Extension: connections accepted since start. */
+  totalConnections: number;
+}
+
+const DEFAULT_SERVER_VERSION = 'ElectrumX 1.18.0';
+
+export class Simulator {
+  readonly host: string;
+  private boundPort: number;
+  readonly genesisHash: string;
+  private readonly chain: Chain;
+  private readonly opts: Required<Omit<SimulatorOptions, 'genesisHash' | 'port'>>;
+  private server: net.Server | null = null;
+  private readonly sessions = new Set<Session>();
+  private readonly requests: Record<string, number> = {};
+  private totalConnections = 0;
+  private readonly knobs: SimHost['knobs'] = {
+    latencyMs: 0,
+    failures: new Map<string, RpcErrorShape>(),
+    drops: new Set<string>(),
+    lie: null,
+    feeEstimates: true,
+  };
+  private readonly hostApi: SimHost;
+
+  private constructor(opts: SimulatorOptions) {
+    this.host = opts.host ?? '127.0.0.1';
+    this.boundPort = opts.port ?? 0;
+    this.opts = {
+      host: this.host,
+      protocolMin: opts.protocolMin ?? '1.4',
+      protocolMax: opts.protocolMax ?? '1.6',
+      initialBlocks: opts.initialBlocks ?? 110,
+      seed: opts.seed ?? 'electrum-gateway',
+      serverVersion: opts.serverVersion ?? DEFAULT_SERVER_VERSION,
+      controlMethods: opts.controlMethods ?? false,
+    };
+    if (!Number.isInteger(this.opts.initialBlocks) || this.opts.initialBlocks < 0) {
+      throw new RangeError(`initialBlocks must be a non-negative integer, got ${this.opts.initialBlocks}`);
+    }
+    this.chain = new Chain({ seed: this.opts.seed, initialBlocks: this.opts.initialBlocks });
+    this.genesisHash = opts.genesisHash ?? this.chain.blockHash(0);
+    const self = this;
+    this.hostApi = {
+      chain: this.chain,
+      serverVersion: this.opts.serverVersion,
+      protocolMin: this.opts.protocolMin,
+      protocolMax: this.opts.protocolMax,
+      genesisHash: this.genesisHash,
+      host: this.host,
+      port: () => self.boundPort,
+      knobs: this.knobs,
+      countRequest: (method) => {
+        self.requests[method] = (self.requests[method] ?? 0) + 1;
+      },
+      afterChange: () => self.notifyAll(),
+      ...(this.opts.controlMethods ? { control: (method: string, args: unknown[] | Record<string, unknown>) => self.control(method, args) } : {}),
+    };
+  }
+
+  /** Builds the chain and starts listening. */
+  static async start(opts: SimulatorOptions = {}): Promise<Simulator> {
+    const sim = new Simulator(opts);
+    await sim.listen();
+    return sim;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `tcp://${this.host}:${this.boundPort}`;
+  }
+
+  get stats(): SimulatorStats {
+    let subs = 0;
+    for (const s of this.sessions) subs += s.subs.size;
+    return {
+      requests: { ...this.requests },
+      connections: this.sessions.size,
+      scripthashSubscriptions: subs,
+      totalConnections: this.totalConnections,
+    };
+  }
+
+  // ---------------------------------------------------------------- chain
+
+  tipHeight(): number {
+    return this.chain.tipHeight();
+  }
+
+  headerHex(height: number): string {
+    return this.chain.headerHex(height);
+  }
+
+  blockHash(height: number): string {
+    return this.chain.blockHash(height);
+  }
+
+  /** Mines n blocks (mempool into the first), notifies subscribers, returns the new block hashes. */
+  mine(n = 1): string[] {
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`mine() needs a positive integer, got ${n}`);
+    const hashes = this.chain.mine(n);
+    this.notifyAll();
+    return hashes;
+  }
+
+  /** Pays `sats` from the simulator's funds to `address` (regtest); mempool unless confirm. Returns the txid. */
+  pay(address: string, sats: number, opts: { confirm?: boolean } = {}): string {
+    const txid = this.chain.pay(address, sats);
+    if (opts.confirm) this.chain.mine(1);
+    this.notifyAll();
+    return txid;
+  }
+
+  /** Validates a raw transaction like bitcoind and adds it to the mempool; throws with bitcoind's reason. */
+  addRawTransaction(rawHex: string): string {
+    const txid = this.chain.acceptRaw(rawHex);
+    this.notifyAll();
+    return txid;
+  }
+
+  /** Replaces the last `depth` blocks by depth+1 new (empty) ones; orphaned txs return to the mempool. */
+  reorg(depth: number): string[] {
+    const orphaned = this.chain.reorg(depth);
+    this.notifyAll();
+    return orphaned;
+  }
+
+  history(scripthash: string): HistoryItem[] {
+    return this.chain.history(scripthash.toLowerCase()) as HistoryEntry[];
+  }
+
+  status(scripthash: string): string | null {
+    return statusHash(this.chain.history(scripthash.toLowerCase()));
+  }
+
+  /** Extension: the raw hex of a transaction the simulator knows (chain or mempool), or null. */
+  rawTransaction(txid: string): string | null {
+    return this.chain.getTx(txid.toLowerCase())?.stx.raw.toString('hex') ?? null;
+  }
+
+  /** Extension: the txids of the block at `height`, in block order. */
+  blockTxids(height: number): string[] {
+    return this.chain.txids(height);
+  }
+
+  /** Extension: txids currently in the mempool, in acceptance order. */
+  mempoolTxids(): string[] {
+    return this.chain.mempoolTxs().map((t) => t.txid);
+  }
+
+  // ---------------------------------------------------------------- knobs
+
+  setLatency(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`latency must be >= 0, got ${ms}`);
+    this.knobs.latencyMs = ms;
+  }
+
+  failMethod(method: string, error: { code: number; message: string } | null): void {
+    if (error) this.knobs.failures.set(method, { code: error.code, message: error.message });
+    else this.knobs.failures.delete(method);
+  }
+
+  dropMethod(method: string, drop: boolean): void {
+    if (drop) this.knobs.drops.add(method);
+    else this.knobs.drops.delete(method);
+  }
+
+  lie(kind: LieKind | null): void {
+    this.knobs.lie = kind;
+  }
+
+  /** Extension: with false, blockchain.estimatefee answers -1 (no estimate), as a fresh regtest bitcoind does. */
+  setFeeEstimates(enabled: boolean): void {
+    this.knobs.feeEstimates = enabled;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((socket) => this.accept(socket));
+      server.once('error', reject);
+      server.listen({ host: this.host, port: this.boundPort }, () => {
+        server.off('error', reject);
+        server.on('error', () => undefined);
+        const addr = server.address();
+        if (addr && typeof addr === 'object') this.boundPort = addr.port;
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    this.totalConnections++;
+    const session = new Session(this.hostApi, socket, (s) => this.sessions.delete(s));
+    this.sessions.add(session);
+  }
+
+  /** Closes the listener and every connection. The chain is kept. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sessions) s.destroy();
+    this.sessions.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Stops (if running) and listens again on the same port with the same chain. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.listen();
+  }
+
+  private notifyAll(): void {
+    const cache = new Map<string, string | null>();
+    const statusOf = (sh: string): string | null => {
+      if (!cache.has(sh)) cache.set(sh, statusHash(this.chain.history(sh)));
+      return cache.get(sh)!;
+    };
+    for (const s of this.sessions) s.onChange(statusOf);
+  }
+
+  // ---------------------------------------------------------------- sim.* control methods
+
+  private control(method: string, args: unknown[] | Record<string, unknown>): unknown {
+    const a = Array.isArray(args) ? args : Object.values(args);
+    const num = (v: unknown, name: string): number => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${method}: ${name} must be a number`);
+      return v;
+    };
+    switch (method) {
+      case 'sim.mine':
+        return this.mine(a[0] === undefined ? 1 : num(a[0], 'n'));
+      case 'sim.pay': {
+        if (typeof a[0] !== 'string') throw new Error('sim.pay: address must be a string');
+        return this.pay(a[0], num(a[1], 'sats'), { confirm: a[2] === true });
+      }
+      case 'sim.reorg':
+        return this.reorg(num(a[0], 'depth'));
+      case 'sim.setLatency':
+        this.setLatency(num(a[0], 'ms'));
+        return true;
+      case 'sim.failMethod': {
+        if (typeof a[0] !== 'string') throw new Error('sim.failMethod: method must be a string');
+        const e = a[1] as { code?: unknown; message?: unknown } | null | undefined;
+        if (e && (typeof e.code !== 'number' || typeof e.message !== 'string')) throw new Error('sim.failMethod: error must be {code, message} or null');
+        this.failMethod(a[0], e ? { code: e.code as number, message: e.message as string } : null);
+        return true;
+      }
+      case 'sim.dropMethod':
+        if (typeof a[0] !== 'string') throw new Error('sim.dropMethod: method must be a string');
+        this.dropMethod(a[0], a[1] !== false);
+        return true;
+      case 'sim.lie': {
+        const k = a[0] ?? null;
+        if (k !== null && k !== 'header' && k !== 'merkle' && k !== 'tx') throw new Error('sim.lie: kind must be header, merkle, tx or null');
+        this.lie(k);
+        return true;
+      }
+      case 'sim.addRawTransaction':
+        if (typeof a[0] !== 'string') throw new Error('sim.addRawTransaction: raw hex must be a string');
+        return this.addRawTransaction(a[0]);
+      case 'sim.tip':
+        return { height: this.tipHeight(), hash: this.blockHash(this.tipHeight()) };
+      case 'sim.stats':
+        return this.stats;
+      default:
+        throw new Error(`unknown control method "${method}"`);
+    }
+  }
+}
+
+export type { LieKind } from './server.js';

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /** The composition root: the only module that knows every room and wires them together. */
 import type { GatewayConfig } from './config/types.js';
-import { startTcpListener, type Listener } from './frontend/tcp-listener.js';
+import { startListener, type Listener } from './frontend/listener.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
 import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
@@ -25,6 +25,8 @@ export interface RunningGateway {
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly metrics: GatewayMetrics;
   readonly pool: UpstreamPool;
+  /** Re-reads every TLS listener's certificate and key (the CLI calls it on SIGHUP). */
+  reloadTls(): void;
   /** Stops accepting, lets in-flight requests finish for up to shutdownGraceMs, then closes everything. */
   close(): Promise<void>;
 }
@@ -62,8 +64,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let admin: AdminServer | null = null;
   try {
     for (const l of config.listen) {
-      if (l.scheme !== 'tcp') throw new Error(`${l.url}: ${l.scheme}:// listeners are not supported yet; use tcp://`);
-      const listener = await startTcpListener(l, deps);
+      const listener = await startListener(l, deps);
       listeners.push(listener);
       logger.info({ listener: l.url, host: listener.host, port: listener.port }, 'listening');
     }
@@ -123,6 +124,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     admin: admin ? { host: admin.host, port: admin.port } : null,
     metrics,
     pool,
+    reloadTls: () => {
+      for (const l of listeners) l.reloadTls();
+    },
     close,
   };
 }

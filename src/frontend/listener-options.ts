@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+/**
+ * A listener's options, carried in its URL's query so every listener can be
+ * started from the command line:
+ *
+ *   tls://HOST:PORT?cert=FILE&key=FILE
+ *   wss://HOST:PORT/PATH?cert=FILE&key=FILE&origins=https://a.example,https://b.example
+ *   ...&proxy_protocol=1&trusted=10.0.0.0/8,192.168.1.7
+ *   ...&public=1  (report this listener's port in server.features)
+ */
+import net from 'node:net';
+import type { ListenerConfig } from '../config/types.js';
+
+export interface ListenerOptions {
+  readonly cert?: string;
+  readonly key?: string;
+  /** Require a PROXY protocol (v1 or v2) header from every connection. */
+  readonly proxyProtocol: boolean;
+  /** Who may send a PROXY header; connections from elsewhere are refused. */
+  readonly trusted: net.BlockList;
+  readonly trustedText: readonly string[];
+  /** WebSocket Origin allow-list; empty allows any. */
+  readonly origins: readonly string[];
+}
+
+const KNOWN = ['cert', 'key', 'proxy_protocol', 'trusted', 'origins'];
+const DEFAULT_TRUSTED = ['127.0.0.0/8', '::1/128'];
+
+export function parseListenerOptions(l: Pick<ListenerConfig, 'url' | 'scheme' | 'options'>): ListenerOptions {
+  const o = l.options ?? {};
+  const unknown = Object.keys(o).filter((k) => !KNOWN.includes(k));
+  if (unknown.length > 0) throw new Error(`${l.url}: unknown listener option ${unknown.join(', ')}; known: ${KNOWN.join(', ')}`);
+  const secure = l.scheme === 'tls' || l.scheme === 'wss';
+  if (secure && (!o.cert || !o.key)) throw new Error(`${l.url}: a ${l.scheme}:// listener needs cert=FILE and key=FILE`);
+  if (!secure && (o.cert || o.key)) throw new Error(`${l.url}: cert and key apply only to tls:// and wss:// listeners`);
+  if (o.origins && l.scheme !== 'ws' && l.scheme !== 'wss') throw new Error(`${l.url}: origins applies only to ws:// and wss:// listeners`);
+  const proxyProtocol = o.proxy_protocol !== undefined && ['1', 'true', 'yes', ''].includes(o.proxy_protocol.toLowerCase());
+  const trustedText = o.trusted ? o.trusted.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_TRUSTED;
+  return {
+    ...(o.cert ? { cert: o.cert } : {}),
+    ...(o.key ? { key: o.key } : {}),
+    proxyProtocol,
+    trusted: blockList(trustedText, l.url),
+    trustedText,
+    origins: o.origins ? o.origins.split(',').map((s) => s.trim()).filter(Boolean) : [],
+  };
+}
+
+export function blockList(cidrs: readonly string[], where: string): net.BlockList {
+  const list = new net.BlockList();
+  for (const entry of cidrs) {
+    const [address, prefixText] = entry.split('/');
+    const family = net.isIP(address ?? '');
+    if (family === 0) throw new Error(`${where}: "${entry}" is not an IP address or CIDR`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefixText === undefined) {
+      list.addAddress(address!, type);
+      continue;
+    }
+    const prefix = Number(prefixText);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) throw new Error(`${where}: bad prefix length in "${entry}"`);
+    list.addSubnet(address!, prefix, type);
+  }
+  return list;
+}
+
+/** Whether an address (v4, v6 or v4-mapped v6 as sockets report it) is in the list. */
+export function inList(list: net.BlockList, address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return list.check(mapped[1]!, 'ipv4');
+  const family = net.isIP(address);
+  if (family === 0) return false;
+  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}

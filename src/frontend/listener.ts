@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: MIT
+/**
+ * One listener for every door wallets use: tcp://, tls://, ws:// and wss://.
+ *
+ *   accept -> [PROXY header from a trusted balancer] -> [TLS] -> raw newline JSON-RPC
+ *                                                            -> or HTTP upgrade to WebSocket
+ *
+ * The PROXY header is read before TLS, as balancers send it. Whatever the
+ * door, a Session sees whole messages and writes through a SessionTransport,
+ * and a client that stops reading makes us stop reading from it.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ListenerConfig } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import { LineFramer } from '../protocol/framing.js';
+import { inList, parseListenerOptions, type ListenerOptions } from './listener-options.js';
+import { V2_MAX, parseProxyHeader, type ProxySource } from './proxy-protocol.js';
+import { Session, type SessionDeps } from './session.js';
+import { TlsCredentials } from './tls-credentials.js';
+
+/** How long a trusted balancer gets to send its PROXY header. */
+const PROXY_HEADER_TIMEOUT_MS = 5000;
+/** Unsent output above this closes the session: the client is not reading (Fulcrum's max_buffer). */
+export const MAX_UNSENT_BYTES = 8_000_000;
+/** WebSocket close code for data we do not accept (RFC 6455 1003). */
+const WS_UNSUPPORTED_DATA = 1003;
+
+export interface Listener {
+  readonly config: ListenerConfig;
+  readonly host: string;
+  readonly port: number;
+  /** Stops accepting; existing sessions continue. */
+  stopAccepting(): Promise<void>;
+  /** Sessions currently open. */
+  sessions(): Iterable<Session>;
+  /** Re-reads the TLS certificate and key (no-op for plain listeners). */
+  reloadTls(): void;
+  /** Closes every open connection. */
+  destroyAll(): void;
+}
+
+interface Peer {
+  readonly address: string;
+  readonly port: number;
+}
+
+export async function startListener(config: ListenerConfig, deps: SessionDeps): Promise<Listener> {
+  const options = parseListenerOptions(config);
+  const log = deps.logger.child({ listener: config.url });
+  const credentials = options.cert && options.key ? new TlsCredentials(options.cert, options.key, log) : null;
+  credentials?.watch();
+  const sessions = new Map<object, Session>();
+  const sockets = new Set<net.Socket>();
+  const ws = config.scheme === 'ws' || config.scheme === 'wss' ? webSocketDoor(config, options, deps, sessions, log) : null;
+
+  const onSocket = (raw: net.Socket): void => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', () => undefined); // reported through the session or the door below
+    raw.setNoDelay(true);
+    const direct: Peer = { address: raw.remoteAddress ?? 'unknown', port: raw.remotePort ?? 0 };
+    if (!options.proxyProtocol) {
+      openDoor(raw, Buffer.alloc(0), direct);
+      return;
+    }
+    if (!inList(options.trusted, direct.address)) {
+      log.warn({ peer: `${direct.address}:${direct.port}`, trusted: options.trustedText }, 'refused: PROXY protocol connection from an untrusted address');
+      raw.destroy();
+      return;
+    }
+    readProxyHeader(raw).then(
+      ({ source, rest }) => openDoor(raw, rest, source ?? direct),
+      (err: Error) => {
+        log.warn({ peer: `${direct.address}:${direct.port}`, err: err.message }, 'refused: bad PROXY protocol header');
+        raw.destroy();
+      },
+    );
+  };
+
+  const openDoor = (raw: net.Socket, head: Buffer, peer: Peer): void => {
+    let stream: Duplex = head.length > 0 ? prepend(raw, head) : raw;
+    if (credentials) {
+      const secure = new tls.TLSSocket(stream, { isServer: true, secureContext: credentials.current });
+      secure.on('error', (err) => deps.logger.debug({ peer: `${peer.address}:${peer.port}`, err: err.message }, 'TLS error'));
+      stream = secure;
+    }
+    if (ws) ws.accept(stream, peer);
+    else rawSession(stream, raw, peer, config, deps, sessions);
+  };
+
+  const server = net.createServer(onSocket);
+  server.on('error', (err) => log.error({ err: err.message }, 'listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: config.host, port: config.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as net.AddressInfo;
+  return {
+    config,
+    host: address.address,
+    port: address.port,
+    // close() stops accepting at once; its callback only fires after the last connection ends.
+    stopAccepting: () => {
+      server.close();
+      credentials?.close();
+      return Promise.resolve();
+    },
+    sessions: () => sessions.values(),
+    reloadTls: () => void credentials?.reload(),
+    destroyAll: () => {
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/** Newline-delimited JSON-RPC on a raw (maybe TLS) stream. */
+function rawSession(stream: Duplex, raw: net.Socket, peer: Peer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
+  const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
+  const framer = new LineFramer(deps.config.limits.maxLineBytes);
+  const session = new Session(
+    deps,
+    {
+      send: (message) => {
+        if (!stream.writable) return;
+        const unsent = stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength;
+        if (unsent > MAX_UNSENT_BYTES) {
+          log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
+          stream.destroy();
+          return;
+        }
+        if (!stream.write(`${message}\n`)) stream.pause();
+      },
+      close: (reason) => {
+        log.info({ reason }, 'closing connection');
+        stream.end();
+        // A client that never reads would keep the socket half-open forever.
+        setTimeout(() => stream.destroy(), 2000).unref();
+      },
+    },
+    log,
+  );
+  sessions.set(stream, session);
+  deps.metrics.sessions.inc({ listener: config.url });
+  log.debug('connection opened');
+  stream.on('drain', () => stream.resume());
+  stream.on('data', (chunk: Buffer) => {
+    for (const ev of framer.push(chunk)) {
+      if (ev.kind === 'oversize') {
+        session.rejectOversize(ev.bytes);
+        return;
+      }
+      session.receiveLine(ev.line);
+    }
+  });
+  stream.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
+  stream.on('close', () => {
+    sessions.delete(stream);
+    deps.metrics.sessions.dec({ listener: config.url });
+    session.detach();
+    log.debug('connection closed');
+  });
+  // The socket was paused while a PROXY header was read; a 'data' listener alone does not restart it.
+  stream.resume();
+}
+
+interface WebSocketDoor {
+  accept(stream: Duplex, peer: Peer): void;
+}
+
+/** HTTP upgrade to WebSocket on the stream; one JSON-RPC message (or batch) per text frame. */
+function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: SessionDeps, sessions: Map<object, Session>, log: Logger): WebSocketDoor {
+  const peers = new WeakMap<object, Peer>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.limits.maxLineBytes, perMessageDeflate: false });
+  const httpServer = http.createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('This is an Electrum WebSocket endpoint.\n');
+  });
+  httpServer.on('clientError', (_err, socket) => socket.destroy());
+  httpServer.on('upgrade', (req, socket, head) => {
+    const peer = peers.get(socket) ?? { address: 'unknown', port: 0 };
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== config.path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const origin = req.headers.origin;
+    if (options.origins.length > 0 && (origin === undefined || !options.origins.includes(origin))) {
+      log.info({ peer: `${peer.address}:${peer.port}`, origin }, 'refused: WebSocket Origin not allowed');
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wsSession(ws, peer, config, deps, sessions));
+  });
+  return {
+    accept: (stream, peer) => {
+      peers.set(stream, peer);
+      httpServer.emit('connection', stream);
+    },
+  };
+}
+
+function wsSession(ws: WebSocket, peer: Peer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
+  const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
+  const session = new Session(
+    deps,
+    {
+      send: (message) => {
+        if (ws.readyState !== ws.OPEN) return;
+        if (ws.bufferedAmount > MAX_UNSENT_BYTES) {
+          log.warn({ unsentBytes: ws.bufferedAmount }, 'client is not reading its answers; disconnecting');
+          ws.terminate();
+          return;
+        }
+        ws.send(message, () => {
+          if (ws.isPaused && ws.bufferedAmount < MAX_UNSENT_BYTES / 8) ws.resume();
+        });
+        if (ws.bufferedAmount > MAX_UNSENT_BYTES / 4) ws.pause();
+      },
+      close: (reason) => {
+        log.info({ reason }, 'closing connection');
+        ws.close(1000, reason.slice(0, 100));
+        setTimeout(() => ws.terminate(), 2000).unref();
+      },
+    },
+    log,
+  );
+  sessions.set(ws, session);
+  deps.metrics.sessions.inc({ listener: config.url });
+  log.debug('websocket opened');
+  ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    if (isBinary) {
+      log.info('binary WebSocket frame; closing');
+      ws.close(WS_UNSUPPORTED_DATA, 'send JSON-RPC as text frames');
+      return;
+    }
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    // One JSON value per frame is the rule; some clients add "\n" or send several lines. Accept both.
+    let start = 0;
+    while (start < buf.length) {
+      let end = buf.indexOf(0x0a, start);
+      if (end === -1) end = buf.length;
+      const piece = buf.subarray(start, end);
+      if (piece.toString('utf8').trim().length > 0) session.receiveLine(piece);
+      start = end + 1;
+    }
+  });
+  ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
+  ws.on('close', () => {
+    sessions.delete(ws);
+    deps.metrics.sessions.dec({ listener: config.url });
+    session.detach();
+    log.debug('websocket closed');
+  });
+}
+
+/** Reads a PROXY v1/v2 header; resolves with the real source and any bytes read past it. */
+function readProxyHeader(socket: net.Socket): Promise<{ source: ProxySource | null; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(new Error('no PROXY header in time')), PROXY_HEADER_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk]);
+      const parsed = parseProxyHeader(buf);
+      if (parsed.kind === 'incomplete') {
+        if (buf.length > V2_MAX) finish(new Error('PROXY header too long'));
+        return;
+      }
+      if (parsed.kind === 'invalid') {
+        finish(new Error(parsed.reason));
+        return;
+      }
+      finish(null, { source: parsed.source, rest: buf.subarray(parsed.consumed) });
+    };
+    const onClose = (): void => finish(new Error('closed before the PROXY header'));
+    const finish = (err: Error | null, value?: { source: ProxySource | null; rest: Buffer }): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    socket.on('data', onData);
+    socket.on('close', onClose);
+  });
+}
+
+/**
+ * A stream that yields `head` and then the socket's bytes. TLS and HTTP read
+ * a plain socket straight from its handle, past anything already read in JS,
+ * so bytes that arrived with the PROXY header must be replayed this way.
+ */
+function prepend(socket: net.Socket, head: Buffer): Duplex {
+  const duplex = new Duplex({
+    read: () => void socket.resume(),
+    write: (chunk: Buffer, _encoding, callback) => void socket.write(chunk, callback),
+    final: (callback) => {
+      socket.end();
+      callback();
+    },
+    destroy: (err, callback) => {
+      socket.destroy();
+      callback(err);
+    },
+  });
+  duplex.push(head);
+  socket.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on('end', () => duplex.push(null));
+  socket.on('close', () => duplex.destroy());
+  // writableLength of the wrapper says nothing; the socket's is what the slow-reader bound checks.
+  return duplex;
+}

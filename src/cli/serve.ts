@@ -11,7 +11,7 @@ import type { CliOverrides } from '../config/load.js';
 import { formatProblem, loadConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 import { formatHostPort } from '../config/urls.js';
-import { startGateway as realStartGateway, type RunningGateway } from '../gateway.js';
+import { startGateway as realStartGateway, type BoundListener } from '../gateway.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { PROGRAM } from './program.js';
 
@@ -20,8 +20,18 @@ export interface ServeOptions {
   readonly overrides: CliOverrides;
 }
 
+/** What serve needs of a running gateway (RunningGateway satisfies it). */
+export interface ServedGateway {
+  readonly listeners: readonly BoundListener[];
+  /** The admin HTTP listener's real address, when one runs. */
+  readonly admin?: { readonly host: string; readonly port: number } | null;
+  /** Re-reads TLS certificates and keys; called on SIGHUP. */
+  reloadTls?(): void;
+  close(): Promise<void>;
+}
+
 export interface ServeDeps {
-  readonly startGateway: (config: GatewayConfig, logger: Logger) => Promise<RunningGateway>;
+  readonly startGateway: (config: GatewayConfig, logger: Logger) => Promise<ServedGateway>;
   readonly stderr: NodeJS.WritableStream;
   readonly exit: (code: number) => void;
   /** Registers signal handlers; returns a function that removes them. */
@@ -79,7 +89,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
     'starting',
   );
 
-  let gateway: RunningGateway;
+  let gateway: ServedGateway;
   try {
     gateway = await deps.startGateway(config, logger);
   } catch (err) {
@@ -90,10 +100,29 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
     return;
   }
 
+  const admin = gateway.admin ?? null;
   logger.info(
-    { listeners: gateway.listeners.map((l) => ({ url: l.url, address: formatHostPort(l.host, l.port) })) },
+    {
+      listeners: gateway.listeners.map((l) => ({ url: l.url, address: formatHostPort(l.host, l.port) })),
+      admin: admin === null ? null : formatHostPort(admin.host, admin.port),
+    },
     `serving on ${gateway.listeners.map((l) => formatHostPort(l.host, l.port)).join(', ')}`,
   );
+
+  const running = gateway;
+  deps.onSignals(['SIGHUP'], () => {
+    // SIGHUP would otherwise kill the process; here it means "certificates were renewed".
+    if (running.reloadTls === undefined) {
+      logger.info('SIGHUP: nothing to reload');
+      return;
+    }
+    try {
+      running.reloadTls();
+      logger.info('SIGHUP: TLS certificates and keys reloaded');
+    } catch (err) {
+      logger.error({ err }, 'SIGHUP: TLS reload failed; the previous certificates stay in use');
+    }
+  });
 
   let stopping = false;
   const removeHandlers = deps.onSignals(['SIGINT', 'SIGTERM'], (signal) => {
@@ -109,7 +138,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
       deps.exit(1);
     }, config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS);
     safety.unref();
-    gateway.close().then(
+    running.close().then(
       () => {
         clearTimeout(safety);
         removeHandlers();

@@ -272,7 +272,7 @@ describe('electrum-gateway serve', () => {
 describe('serve() lifecycle', () => {
   function harness(start: ServeDeps['startGateway']) {
     const exits: number[] = [];
-    let signalHandler: ((signal: NodeJS.Signals) => void) | undefined;
+    const handlers = new Map<NodeJS.Signals, (signal: NodeJS.Signals) => void>();
     let stderr = '';
     const sink = new PassThrough();
     sink.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -280,13 +280,15 @@ describe('serve() lifecycle', () => {
       startGateway: start,
       stderr: sink,
       exit: (code) => exits.push(code),
-      onSignals: (_signals, handler) => {
-        signalHandler = handler;
-        return () => (signalHandler = undefined);
+      onSignals: (signals, handler) => {
+        for (const s of signals) handlers.set(s, handler);
+        return () => {
+          for (const s of signals) handlers.delete(s);
+        };
       },
       onCrash: () => undefined,
     };
-    return { deps, exits, signal: (s: NodeJS.Signals) => signalHandler?.(s), stderr: () => stderr };
+    return { deps, exits, signal: (s: NodeJS.Signals) => handlers.get(s)?.(s), stderr: () => stderr };
   }
   const quiet = { logLevel: 'silent', upstreams: ['tcp://127.0.0.1:1'], listen: ['tcp://127.0.0.1:0'], admin: null };
 
@@ -305,6 +307,16 @@ describe('serve() lifecycle', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(closed, 1);
     assert.deepEqual(h.exits, [0]);
+  });
+
+  it('SIGHUP reloads TLS certificates and keeps serving', async () => {
+    let reloads = 0;
+    const h = harness(async () => ({ listeners: [], reloadTls: () => void reloads++, close: async () => undefined }));
+    await serve({ configFile: null, overrides: quiet }, h.deps);
+    h.signal('SIGHUP');
+    h.signal('SIGHUP');
+    assert.equal(reloads, 2);
+    assert.deepEqual(h.exits, []);
   });
 
   it('a second signal exits 1 without waiting for close()', async () => {

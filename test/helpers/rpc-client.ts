@@ -198,9 +198,9 @@ export class RpcClient {
   }
 
   /**
-   * Resolves with the first notification of `method` (matching `accept`) that
-   * arrives after `since` notifications were already received (default: any
-   * not yet seen by a previous wait, i.e. scanning from index `since`).
+   * Resolves with the first notification of `method` whose params satisfy
+   * `accept`, looking first at those already received from index `since`
+   * (default 0, i.e. all of them), then waiting for new ones.
    */
   waitForNotification(method: string, accept: (params: unknown[]) => boolean = () => true, opts: { since?: number; timeoutMs?: number } = {}): Promise<Notification> {
     const since = opts.since ?? 0;

@@ -81,7 +81,12 @@ export function lookupMethod(name: string, version: string): MethodSpec | undefi
 
 /** Positional arguments after the arity check, with ElectrumX's messages. */
 export function checkArity(spec: MethodSpec, params: Params): unknown[] {
-  const args = positional(params, spec.params, spec.name);
+  // Extra named arguments are ignored like extra positional ones (server.version from 1.6).
+  const given =
+    spec.ignoresExtra && !Array.isArray(params)
+      ? Object.fromEntries(Object.entries(params).filter(([name]) => spec.params.includes(name)))
+      : params;
+  const args = positional(given, spec.params, spec.name);
   while (args.length > 0 && args.length > spec.required && args[args.length - 1] === undefined) args.pop();
   const missing = args.slice(0, spec.required).some((a) => a === undefined);
   if (args.length < spec.required || missing) {

@@ -178,6 +178,12 @@ describe('server.version negotiation', () => {
     await c.close();
   });
 
+  it('extra named arguments are ignored', async () => {
+    const c = await connect();
+    assert.deepEqual(await c.request('server.version', { client_name: 'w', protocol_version: ['1.4', '1.6'], client_features: {} }), [SERVER_SOFTWARE, '1.6']);
+    await c.close();
+  });
+
   it('only the first server.version counts: a second one is code 1 and changes nothing', async () => {
     const c = await connect();
     assert.deepEqual(await c.request('server.version', ['w', '1.6']), [SERVER_SOFTWARE, '1.6']);
@@ -294,6 +300,14 @@ describe('ElectrumX error codes and messages', () => {
     await rejectsWith(client.request('blockchain.block.headers', [1]), -32602, '1 argument passed to method "blockchain.block.headers" but it requires 2');
     await rejectsWith(client.request('server.ping', [1, 2]), -32602, '2 arguments passed to method "server.ping" taking at most 0');
     await rejectsWith(client.request('blockchain.block.header', { height: 1, bogus: 2 }), -32602, /has no parameter named "bogus"/);
+    await client.close();
+  });
+
+  it('named params of a forwarded method are sent upstream by position', async () => {
+    const seen = upstream.requests.length;
+    const { client } = await connectNegotiated(gw.port);
+    assert.equal(await client.request('blockchain.block.header', { height: 12 }), fakeHeader(12));
+    assert.deepEqual(upstream.requests.slice(seen).find((r) => r.method === 'blockchain.block.header')?.params, [12]);
     await client.close();
   });
 

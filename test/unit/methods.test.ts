@@ -139,6 +139,13 @@ describe('checkArity (ElectrumX messages)', () => {
     assert.deepEqual(checkArity(spec('server.version', '1.6'), []), []);
   });
 
+  it('server.version ignores extra named arguments too (1.6: "extraneous positional or named args MUST be ignored")', () => {
+    assert.deepEqual(checkArity(spec('server.version', '1.6'), { client_name: 'w', protocol_version: '1.6', client_id: 'x', flags: [1] }), ['w', '1.6']);
+    assert.deepEqual(checkArity(spec('server.version', '1.6'), { protocol_version: '1.4', future: true }), [undefined, '1.4']);
+    // Other methods still refuse unknown names.
+    assert.throws(() => checkArity(spec('server.ping', '1.6'), { x: 1 }), rpcError(-32602, /no parameter named "x"/));
+  });
+
   it('named params are mapped to positions', () => {
     assert.deepEqual(checkArity(headers(), { count: 3, start_height: 10 }), [10, 3]);
     assert.deepEqual(checkArity(header(), { height: 1, cp_height: 5 }), [1, 5]);

@@ -159,7 +159,7 @@ export class Chain {
     this.fundsScripts = [p2wpkhScript(this.key.pubkeyHash), p2pkhScript(this.key.pubkeyHash)];
     const genesisTx = makeSimTx(parseTransaction(GENESIS_COINBASE));
     const header = Buffer.from(REGTEST_GENESIS_HEADER, 'hex');
-    this.connect({ height: 0, header, hash: blockHash(header), time: header.readUInt32LE(68), txs: [genesisTx], undo: [[]] });
+    this.connect({ height: 0, header, hash: blockHash(header), time: header.readUInt32LE(68), txs: [genesisTx], undo: [] });
     for (let h = 1; h <= opts.initialBlocks; h++) {
       if (h > COINBASE_MATURITY && (h <= COINBASE_MATURITY + 30 || h % 10 === 0)) this.backgroundActivity(h);
       this.mineOne(this.takeMempool());
@@ -415,7 +415,9 @@ export class Chain {
     this.refreshMempool();
     for (const stx of [...back, ...old]) {
       try {
-        const v = this.validate(stx.tx);
+        // Unlike bitcoind (which drops them), keep txs that are only non-final or immature
+        // at the lower height: the contract is that orphaned txs return to the mempool.
+        const v = this.validate(stx.tx, { reorg: true });
         this.mempool.set(v.txid, v);
         this.refreshMempool();
       } catch (e) {
@@ -500,7 +502,7 @@ export class Chain {
   }
 
   /** bitcoind's mempool acceptance, reduced to what a simulator needs. Throws RejectError. */
-  private validate(tx: Transaction): SimTx {
+  private validate(tx: Transaction, opts: { reorg?: boolean } = {}): SimTx {
     if (tx.inputs.length === 0) throw new RejectError('bad-txns-vin-empty');
     if (tx.outputs.length === 0) throw new RejectError('bad-txns-vout-empty');
     if (isCoinbase(tx)) throw new RejectError('coinbase');
@@ -522,14 +524,14 @@ export class Chain {
       if (this.mpSpends.has(op)) throw new RejectError('txn-mempool-conflict');
       const c = this.coins.get(op) ?? this.mpCoins.get(op);
       if (!c) throw new RejectError('bad-txns-inputs-missingorspent');
-      if (c.coinbase && this.tipHeight() + 1 - c.height < COINBASE_MATURITY) {
+      if (c.coinbase && !opts.reorg && this.tipHeight() + 1 - c.height < COINBASE_MATURITY) {
         throw new RejectError(`bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth ${this.tipHeight() - c.height + 1}`);
       }
       spent.push(c);
     }
     const inTotal = spent.reduce((s, c) => s + c.value, 0);
     if (inTotal < outTotal) throw new RejectError(`bad-txns-in-belowout, value in (${inTotal / COIN}) < value out (${outTotal / COIN})`);
-    if (!this.isFinal(tx)) throw new RejectError('non-final');
+    if (!opts.reorg && !this.isFinal(tx)) throw new RejectError('non-final');
     for (let i = 0; i < tx.inputs.length; i++) {
       if (checkSpend(tx, i, spent[i]!.script, BigInt(spent[i]!.value)) === 'bad-signature') {
         throw new RejectError(
@@ -610,7 +612,7 @@ export class Chain {
     list.push({ tx_hash: txid, height });
   }
 
-  private connect(block: SimBlock & { undo: (readonly Coin[])[] }): void {
+  private connect(block: SimBlock & { undo: Coin[][] }): void {
     block.txs.forEach((stx, pos) => {
       const touched = new Set<string>();
       const spentCoins: Coin[] = [];

@@ -51,7 +51,8 @@ export interface SimHost {
 
 const MAX_LINE_BYTES = 1_000_000;
 const MAX_CHUNK_SIZE = 2016;
-const HISTOGRAM_BIN_SIZE = 1_000;
+/** ElectrumX uses 30 000 vB bins; the simulator's mempools are tiny, so its bins are smaller. */
+const HISTOGRAM_BIN_SIZE = 250;
 const BAD_REQUEST = 1;
 const DAEMON_ERROR = 2;
 

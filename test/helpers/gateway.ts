@@ -7,6 +7,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { networkByName, type NetworkName } from '../../src/config/networks.js';
+import { defaultConfig } from '../../src/config/load.js';
 import type { GatewayConfig, UpstreamConfig } from '../../src/config/types.js';
 import { startGateway, type RunningGateway } from '../../src/gateway.js';
 import type { Logger } from '../../src/observability/logger.js';
@@ -48,27 +49,40 @@ function upstreamConfig(spec: UpstreamSpec, index: number): UpstreamConfig {
   return { name: spec.name ?? `upstream-${index}-${spec.port}`, url, scheme: 'tcp', host: spec.host, port: spec.port, path: '/', options: {} };
 }
 
+/**
+ * The built-in defaults (so fields added to GatewayConfig later get their
+ * default values here too) with the test's listener, upstreams and limits.
+ */
 export function testConfig(opts: TestGatewayOptions): GatewayConfig {
-  const network = networkByName(opts.network ?? 'regtest');
-  return {
-    network,
+  const base = defaultConfig();
+  const config: GatewayConfig = {
+    ...base,
+    network: networkByName(opts.network ?? 'regtest'),
     listen: [{ url: 'tcp://127.0.0.1:0', scheme: 'tcp', host: '127.0.0.1', port: 0, path: '/', options: {} }],
     upstreams: opts.upstreams.map(upstreamConfig),
     redis: null,
     admin: null,
     server: {
+      ...base.server,
       banner: 'test gateway $SERVER_VERSION on $NETWORK',
       bannerFile: null,
       donationAddress: '',
       hosts: {},
     },
     limits: {
+      ...base.limits,
       maxLineBytes: opts.maxLineBytes ?? 1_000_000,
       requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
     },
     logging: { level: 'silent' },
     shutdownGraceMs: opts.shutdownGraceMs ?? 2_000,
   };
+  // Every test client comes from 127.0.0.1, one IP group: cost limits (where the build has them)
+  // would make unrelated tests throttle each other, so they are off unless a test turns them on.
+  if ('cost' in base) {
+    Object.assign(config, { cost: { ...(base as unknown as { cost: object }).cost, hardLimit: 0 } });
+  }
+  return config;
 }
 
 function captureLogger(level: string, into: Record<string, unknown>[]): Logger {

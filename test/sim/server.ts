@@ -342,7 +342,7 @@ export class Session {
   }
 
   private write(obj: unknown): void {
-    if (this.closed || this.socket.destroyed) return;
+    if (this.closed || this.socket.destroyed || this.socket.writableEnded) return;
     this.socket.write(JSON.stringify(obj) + '\n');
   }
 

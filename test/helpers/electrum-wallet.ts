@@ -95,6 +95,8 @@ export interface HistoryItem {
 export interface WaitOptions {
   timeoutMs?: number;
   intervalMs?: number;
+  /** More diagnostics for the timeout error (e.g. the gateway's log tail). */
+  describe?: () => string;
 }
 
 /** "0.00123" (BTC, as electrum prints amounts) -> 123000 satoshis, without floating point. */
@@ -445,7 +447,8 @@ export class ElectrumWallet {
         last = `error: ${err instanceof Error ? err.message : String(err)}`;
       }
       if (Date.now() >= deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last}\n${this.logTail()}`);
+        const extra = opts.describe?.() ?? '';
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last}\n${this.logTail()}${extra ? `\n${extra}` : ''}`);
       }
       await sleep(intervalMs);
     }
@@ -479,10 +482,33 @@ export class ElectrumWallet {
     return [...this.logLines, this.logPartial].filter((l) => l !== '').join('\n');
   }
 
-  /** Last `n` log lines, formatted for inclusion in assertion messages. */
+  /**
+   * Last `n` log lines, formatted for inclusion in assertion messages, preceded by the
+   * distinct reasons electrum gave for dropping the server (if any), which a long tail of
+   * reconnect noise would otherwise hide.
+   */
   logTail(n = 60): string {
     const lines = [...this.logLines, this.logPartial].filter((l) => l !== '');
-    return `--- electrum daemon log (last ${Math.min(n, lines.length)} of ${lines.length} lines, dir ${this.dir}) ---\n${lines.slice(-n).join('\n')}`;
+    const reasons = this.serverRejections();
+    const head = reasons.length
+      ? `--- electrum's complaints about the server (${reasons.length} distinct) ---\n${reasons.join('\n')}\n`
+      : '';
+    return `${head}--- electrum daemon log (last ${Math.min(n, lines.length)} of ${lines.length} lines, dir ${this.dir}) ---\n${lines.slice(-n).join('\n')}`;
+  }
+
+  /**
+   * Distinct reasons, from the daemon log, why electrum disconnected from its server or
+   * refused what it sent ("disconnecting due to ...", "Exception in ...",
+   * MerkleRootMismatch, "server chain conflicts with checkpoints", ...), without timestamps.
+   */
+  serverRejections(): string[] {
+    const re = /disconnecting due to|Exception in |MerkleRootMismatch|RequestCorrupted|verification failed|conflicts with checkpoints|status mismatch/;
+    const seen = new Set<string>();
+    for (const line of this.logLines) {
+      if (!re.test(line)) continue;
+      seen.add(line.replace(/^\s*[\d.]+ \| /, ''));
+    }
+    return [...seen].slice(0, 20);
   }
 
   /** Lines of the daemon log that match `re` (e.g. /interface|network/). */

@@ -46,6 +46,28 @@ export const MAX_MAX_LINE_BYTES = 100_000_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const MAX_REQUEST_TIMEOUT_MS = 3_600_000;
 
+/** Sessions the whole gateway accepts; ElectrumX's MAX_SESSIONS is 1000 for one server, a gateway fronts many. */
+export const DEFAULT_MAX_SESSIONS = 10_000;
+/** Sessions one subnet group may hold; more connections from one network buy nothing. */
+export const DEFAULT_MAX_SESSIONS_PER_GROUP = 200;
+/** Items in one batch; Fulcrum's max_batch. */
+export const DEFAULT_MAX_BATCH = 345;
+/** ElectrumX SESSION_TIMEOUT and Fulcrum's idle timeout: 10 minutes without a request. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+/** Fulcrum's max_buffer: a client that lets this much output pile up is not reading. */
+export const DEFAULT_MAX_UNSENT_BYTES = 8_000_000;
+/** ElectrumX SESSION_GROUP_BY_SUBNET_IPV4 / _IPV6. */
+export const DEFAULT_GROUP_PREFIX_IPV4 = 24;
+export const DEFAULT_GROUP_PREFIX_IPV6 = 48;
+
+/** ElectrumX's COST_SOFT_LIMIT, COST_HARD_LIMIT, BANDWIDTH_UNIT_COST and REQUEST_SLEEP; decay of 1 unit/s is its default. */
+export const DEFAULT_COST_SOFT_LIMIT = 1000;
+export const DEFAULT_COST_HARD_LIMIT = 10_000;
+export const DEFAULT_BANDWIDTH_UNIT_BYTES = 5000;
+export const DEFAULT_COST_DECAY_PER_SECOND = 1;
+export const DEFAULT_ERROR_COST = 100;
+export const DEFAULT_MAX_DELAY_MS = 2500;
+
 export const DEFAULT_LOG_LEVEL: LoggingConfig['level'] = 'info';
 export const LOG_LEVELS: readonly LoggingConfig['level'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 

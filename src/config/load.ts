@@ -14,6 +14,9 @@
  * Nothing throws for a user mistake: the result is either a config or the
  * complete list of problems, each with where it came from.
  */
+import { parseListenerOptions } from '../frontend/listener-options.js';
+import { parseUpstreamOptions } from '../upstream/definitions.js';
+import { blockList } from './cidr.js';
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
@@ -293,6 +296,29 @@ function toGatewayConfig(
     }
   }
 
+  // Options ride on the URLs' query strings; check them here so check-config reports them with their place.
+  listen.forEach((l, i) => {
+    try {
+      parseListenerOptions(l);
+    } catch (err) {
+      problems.push(problemAt(ctx, ['listen', i], (err as Error).message));
+    }
+  });
+  upstreams.forEach((u, i) => {
+    try {
+      parseUpstreamOptions(u.options ?? {});
+    } catch (err) {
+      problems.push(problemAt(ctx, ['upstreams', i], `${u.url}: ${(err as Error).message}`));
+    }
+  });
+  file.cost.exempt.forEach((cidr, i) => {
+    try {
+      blockList([cidr], 'cost.exempt');
+    } catch (err) {
+      problems.push(problemAt(ctx, ['cost', 'exempt', i], (err as Error).message));
+    }
+  });
+
   const server: ServerIdentityConfig = {
     banner: file.server.banner,
     bannerFile,
@@ -315,6 +341,23 @@ function toGatewayConfig(
     limits: {
       maxLineBytes: file.limits.max_line_bytes,
       requestTimeoutMs: file.limits.request_timeout_ms,
+      maxSessions: file.limits.max_sessions,
+      maxSessionsPerGroup: file.limits.max_sessions_per_group,
+      maxBatch: file.limits.max_batch,
+      idleTimeoutMs: file.limits.idle_timeout_ms,
+      maxUnsentBytes: file.limits.max_unsent_bytes,
+      groupPrefixIpv4: file.limits.group_prefix_ipv4,
+      groupPrefixIpv6: file.limits.group_prefix_ipv6,
+    },
+    cost: {
+      softLimit: file.cost.soft_limit,
+      hardLimit: file.cost.hard_limit,
+      bandwidthUnitBytes: file.cost.bandwidth_unit_bytes,
+      decayPerSecond: file.cost.decay_per_second,
+      errorCost: file.cost.error_cost,
+      maxDelayMs: file.cost.max_delay_ms,
+      exempt: file.cost.exempt,
+      sharedFailOpen: file.cost.shared_fail_open,
     },
     logging: { level: file.logging.level as LoggingConfig['level'] },
     shutdownGraceMs: file.shutdown_grace_ms,

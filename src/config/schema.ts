@@ -24,6 +24,19 @@ import {
   MAX_REQUEST_TIMEOUT_MS,
   MAX_SHUTDOWN_GRACE_MS,
   MIN_MAX_LINE_BYTES,
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_MAX_SESSIONS_PER_GROUP,
+  DEFAULT_MAX_BATCH,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_UNSENT_BYTES,
+  DEFAULT_GROUP_PREFIX_IPV4,
+  DEFAULT_GROUP_PREFIX_IPV6,
+  DEFAULT_COST_SOFT_LIMIT,
+  DEFAULT_COST_HARD_LIMIT,
+  DEFAULT_BANDWIDTH_UNIT_BYTES,
+  DEFAULT_COST_DECAY_PER_SECOND,
+  DEFAULT_ERROR_COST,
+  DEFAULT_MAX_DELAY_MS,
 } from './defaults.js';
 import { parseHostPort, parseListenUrl, parseRedisUrl, parseUpstreamUrl, UrlError } from './urls.js';
 
@@ -97,7 +110,30 @@ export const serverSchema = z.strictObject({
 export const limitsSchema = z.strictObject({
   max_line_bytes: intIn(MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES).default(DEFAULT_MAX_LINE_BYTES),
   request_timeout_ms: intIn(1, MAX_REQUEST_TIMEOUT_MS).default(DEFAULT_REQUEST_TIMEOUT_MS),
+  max_sessions: intIn(1, 10_000_000).default(DEFAULT_MAX_SESSIONS),
+  max_sessions_per_group: intIn(1, 10_000_000).default(DEFAULT_MAX_SESSIONS_PER_GROUP),
+  max_batch: intIn(1, 100_000).default(DEFAULT_MAX_BATCH),
+  idle_timeout_ms: intIn(1000, 86_400_000).default(DEFAULT_IDLE_TIMEOUT_MS),
+  max_unsent_bytes: intIn(65_536, 1_000_000_000).default(DEFAULT_MAX_UNSENT_BYTES),
+  group_prefix_ipv4: intIn(0, 32).default(DEFAULT_GROUP_PREFIX_IPV4),
+  group_prefix_ipv6: intIn(0, 128).default(DEFAULT_GROUP_PREFIX_IPV6),
 });
+
+export const costSchema = z
+  .strictObject({
+    soft_limit: z.number().min(0).default(DEFAULT_COST_SOFT_LIMIT),
+    hard_limit: z.number().min(0).default(DEFAULT_COST_HARD_LIMIT),
+    bandwidth_unit_bytes: intIn(1, 1_000_000_000).default(DEFAULT_BANDWIDTH_UNIT_BYTES),
+    decay_per_second: z.number().min(0).default(DEFAULT_COST_DECAY_PER_SECOND),
+    error_cost: z.number().min(0).default(DEFAULT_ERROR_COST),
+    max_delay_ms: intIn(0, 600_000).default(DEFAULT_MAX_DELAY_MS),
+    exempt: z.array(z.string().trim().min(1)).default([]),
+    shared_fail_open: z.boolean().default(true),
+  })
+  .refine((c) => c.hard_limit === 0 || c.hard_limit > c.soft_limit, {
+    message: 'hard_limit must be above soft_limit (or 0 to turn cost limits off)',
+    path: ['hard_limit'],
+  });
 
 export const loggingSchema = z.strictObject({
   level: z.enum(LOG_LEVELS as [string, ...string[]]).default(DEFAULT_LOG_LEVEL),
@@ -113,6 +149,7 @@ export const configFileSchema = z.strictObject({
   admin: adminSchema.default(DEFAULT_ADMIN === null ? null : parseHostPort(DEFAULT_ADMIN)),
   server: section(serverSchema.prefault({})),
   limits: section(limitsSchema.prefault({})),
+  cost: section(costSchema.prefault({})),
   logging: section(loggingSchema.prefault({})),
   shutdown_grace_ms: intIn(0, MAX_SHUTDOWN_GRACE_MS).default(DEFAULT_SHUTDOWN_GRACE_MS),
 });

@@ -54,6 +54,37 @@ export interface LimitsConfig {
   readonly maxLineBytes: number;
   /** How long an upstream may take to answer one request before the client gets an error. */
   readonly requestTimeoutMs: number;
+  /** Sessions the gateway holds at once; more are refused at accept. */
+  readonly maxSessions: number;
+  /** Sessions one subnet group (see groupPrefix*) may hold at once. */
+  readonly maxSessionsPerGroup: number;
+  /** Items allowed in one JSON-RPC batch. */
+  readonly maxBatch: number;
+  /** A session that sends nothing for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** A session whose unsent output passes this many bytes is not reading and is closed. */
+  readonly maxUnsentBytes: number;
+  /** Sessions from the same /N (IPv4) or /M (IPv6) share a cost budget and the per-group session cap. */
+  readonly groupPrefixIpv4: number;
+  readonly groupPrefixIpv6: number;
+}
+
+export interface CostConfig {
+  /** Above this a group's requests are delayed in proportion and run one at a time. */
+  readonly softLimit: number;
+  /** At this a request gets -101 "excessive resource usage" and the session is closed; 0 turns cost limits off. */
+  readonly hardLimit: number;
+  /** Bytes sent or received per unit of cost. */
+  readonly bandwidthUnitBytes: number;
+  readonly decayPerSecond: number;
+  /** Extra cost of a request answered with an error. */
+  readonly errorCost: number;
+  /** Delay at the hard limit; it scales from 0 at the soft limit. */
+  readonly maxDelayMs: number;
+  /** CIDRs never charged (the operator's own wallets, monitoring). */
+  readonly exempt: readonly string[];
+  /** With Redis configured and unreachable: true keeps serving on local accounting, false refuses requests. */
+  readonly sharedFailOpen: boolean;
 }
 
 export interface LoggingConfig {
@@ -70,6 +101,7 @@ export interface GatewayConfig {
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly server: ServerIdentityConfig;
   readonly limits: LimitsConfig;
+  readonly cost: CostConfig;
   readonly logging: LoggingConfig;
   /** On SIGINT/SIGTERM, in-flight requests get this long to finish before the process exits. */
   readonly shutdownGraceMs: number;

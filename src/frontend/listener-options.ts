@@ -8,7 +8,8 @@
  *   ...&proxy_protocol=1&trusted=10.0.0.0/8,192.168.1.7
  *   ...&public=1  (report this listener's port in server.features)
  */
-import net from 'node:net';
+import type net from 'node:net';
+import { blockList } from '../config/cidr.js';
 import type { ListenerConfig } from '../config/types.js';
 
 export interface ListenerOptions {
@@ -44,31 +45,4 @@ export function parseListenerOptions(l: Pick<ListenerConfig, 'url' | 'scheme' | 
     trustedText,
     origins: o.origins ? o.origins.split(',').map((s) => s.trim()).filter(Boolean) : [],
   };
-}
-
-export function blockList(cidrs: readonly string[], where: string): net.BlockList {
-  const list = new net.BlockList();
-  for (const entry of cidrs) {
-    const [address, prefixText] = entry.split('/');
-    const family = net.isIP(address ?? '');
-    if (family === 0) throw new Error(`${where}: "${entry}" is not an IP address or CIDR`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (prefixText === undefined) {
-      list.addAddress(address!, type);
-      continue;
-    }
-    const prefix = Number(prefixText);
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) throw new Error(`${where}: bad prefix length in "${entry}"`);
-    list.addSubnet(address!, prefix, type);
-  }
-  return list;
-}
-
-/** Whether an address (v4, v6 or v4-mapped v6 as sockets report it) is in the list. */
-export function inList(list: net.BlockList, address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return list.check(mapped[1]!, 'ipv4');
-  const family = net.isIP(address);
-  if (family === 0) return false;
-  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }

@@ -84,7 +84,27 @@ describe('defaults', () => {
       donationAddress: '',
       hosts: {},
     });
-    assert.deepEqual(c.limits, { maxLineBytes: 1_000_000, requestTimeoutMs: 30_000 });
+    assert.deepEqual(c.limits, {
+      maxLineBytes: 1_000_000,
+      requestTimeoutMs: 30_000,
+      maxSessions: 10_000,
+      maxSessionsPerGroup: 200,
+      maxBatch: 345,
+      idleTimeoutMs: 600_000,
+      maxUnsentBytes: 8_000_000,
+      groupPrefixIpv4: 24,
+      groupPrefixIpv6: 48,
+    });
+    assert.deepEqual(c.cost, {
+      softLimit: 1000,
+      hardLimit: 10_000,
+      bandwidthUnitBytes: 5000,
+      decayPerSecond: 1,
+      errorCost: 100,
+      maxDelayMs: 2500,
+      exempt: [],
+      sharedFailOpen: true,
+    });
     assert.deepEqual(c.logging, { level: 'info' });
     assert.equal(c.shutdownGraceMs, 5000);
   });
@@ -152,7 +172,7 @@ listen:
   - ws://[::1]:50003/electrum
 upstreams:
   - tcp://127.0.0.1:18001
-  - url: ssl://fulcrum.example:50002?servername=f.example
+  - url: ssl://fulcrum.example:50002?weight=2
     name: fulcrum
 redis: redis://127.0.0.1:6379/1
 admin: "[::1]:9000"
@@ -188,12 +208,12 @@ shutdown_grace_ms: 0
     });
     assert.deepEqual(c.upstreams[1], {
       name: 'fulcrum',
-      url: 'ssl://fulcrum.example:50002?servername=f.example',
+      url: 'ssl://fulcrum.example:50002?weight=2',
       scheme: 'tls',
       host: 'fulcrum.example',
       port: 50002,
       path: '/',
-      options: { servername: 'f.example' },
+      options: { weight: '2' },
     });
     assert.equal(c.redis, 'redis://127.0.0.1:6379/1');
     assert.deepEqual(c.admin, { host: '::1', port: 9000 });
@@ -203,7 +223,8 @@ shutdown_grace_ms: 0
       donationAddress: 'bcrt1qexample',
       hosts: { 'gw.example.com': { tcp_port: 50001, ssl_port: 50002 } },
     });
-    assert.deepEqual(c.limits, { maxLineBytes: 2_000_000, requestTimeoutMs: 1500 });
+    assert.equal(c.limits.maxLineBytes, 2_000_000);
+    assert.equal(c.limits.requestTimeoutMs, 1500);
     assert.equal(c.logging.level, 'debug');
     assert.equal(c.shutdownGraceMs, 0);
   });
@@ -296,6 +317,11 @@ describe('problems carry the path and line:column', () => {
       16,
       /cannot read banner file .*missing-banner\.txt: no such file/,
     );
+  });
+
+  it('cost limits and exempt CIDRs', () => {
+    oneProblem('cost:\n  soft_limit: 500\n  hard_limit: 400\n', 'cost.hard_limit', 3, 15, /hard_limit must be above soft_limit/);
+    oneProblem('cost:\n  exempt: [10.0.0.0/33]\n', 'cost.exempt[0]', 2, 12, /bad prefix length/);
   });
 
   it('limits, logging and shutdown_grace_ms', () => {
@@ -484,7 +510,17 @@ describe('loading files', () => {
 describe('schema introspection', () => {
   it('allowedKeysAt follows sections, lists and records', () => {
     assert.deepEqual(allowedKeysAt([], configFileSchema)?.slice(0, 3), ['network', 'listen', 'upstreams']);
-    assert.deepEqual(allowedKeysAt(['limits']), ['max_line_bytes', 'request_timeout_ms']);
+    assert.deepEqual(allowedKeysAt(['limits']), [
+      'max_line_bytes',
+      'request_timeout_ms',
+      'max_sessions',
+      'max_sessions_per_group',
+      'max_batch',
+      'idle_timeout_ms',
+      'max_unsent_bytes',
+      'group_prefix_ipv4',
+      'group_prefix_ipv6',
+    ]);
     assert.deepEqual(allowedKeysAt(['upstreams', 0]), ['url', 'name']);
     assert.deepEqual(allowedKeysAt(['server', 'hosts', 'x.example']), ['tcp_port', 'ssl_port', 'ws_port', 'wss_port']);
     assert.equal(allowedKeysAt(['network']), null);

@@ -5,6 +5,7 @@
  * genesis header from the shared vectors, the regtest target written out, merkle
  * folding and status hashing done here by hand.
  */
+import { VECTORS_DIR } from '../helpers/vectors.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -21,7 +22,7 @@ import { Simulator } from '../sim/index.js';
 import { hash160, p2pkhScript, p2wpkhScript } from '../sim/script.js';
 import { bip143Sighash, signHash, type SimKey } from '../sim/sign.js';
 
-const VECTORS = process.env.ELECTRUM_GATEWAY_VECTORS ?? '/work/shared/vectors';
+const VECTORS = VECTORS_DIR;
 const chainVectors = JSON.parse(readFileSync(join(VECTORS, 'chain.json'), 'utf8')) as {
   headers: Array<{ network: string; height: number; header: string; hash: string }>;
 };

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /**
- * Address -> script -> scripthash against /work/shared/vectors/addresses.json
+ * Address -> script -> scripthash against test/vectors/addresses.json
  * (Electrum 4.3.4 and Litecoin Core), plus invalid addresses built with the
  * Electrum 4.3.4 library's own bech32/base58 encoders (each must be refused for
  * the reason BIP173/BIP350 give).
  */
+import { VECTORS_DIR } from '../helpers/vectors.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ import {
   type AddressErrorReason,
 } from '../../src/protocol/address.js';
 
-const VECTORS = process.env.ELECTRUM_GATEWAY_VECTORS ?? '/work/shared/vectors';
+const VECTORS = VECTORS_DIR;
 interface Vec {
   network: NetworkName;
   kind: string;

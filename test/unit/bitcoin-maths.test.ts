@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /**
  * Header, proof-of-work, merkle and transaction maths against values computed
- * by independent software (/work/shared/vectors, Bitcoin Core's own unit
+ * by independent software (test/vectors, Bitcoin Core's own unit
  * tests, the Electrum 4.3.4 library). No expectation here comes from the code under test.
  */
+import { VECTORS_DIR } from '../helpers/vectors.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ import {
   wtxid,
 } from '../../src/protocol/bitcoin/tx.js';
 
-const VECTORS = process.env.ELECTRUM_GATEWAY_VECTORS ?? '/work/shared/vectors';
+const VECTORS = VECTORS_DIR;
 
 interface HeaderVector {
   network: NetworkName;

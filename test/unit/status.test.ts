@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /**
  * Scripthash status and the canonical mempool order, against the history and
- * status ElectrumX returned (/work/shared/vectors/chain.json) and the spec text.
+ * status ElectrumX returned (test/vectors/chain.json) and the spec text.
  */
+import { VECTORS_DIR } from '../helpers/vectors.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -18,7 +19,7 @@ import {
   type StatusEntry,
 } from '../../src/protocol/status.js';
 
-const VECTORS = process.env.ELECTRUM_GATEWAY_VECTORS ?? '/work/shared/vectors';
+const VECTORS = VECTORS_DIR;
 const chain = JSON.parse(readFileSync(join(VECTORS, 'chain.json'), 'utf8')) as {
   status: { history: Array<StatusEntry & { fee?: number }>; status: string };
 };

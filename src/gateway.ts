@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
 /** The composition root: the only module that knows every room and wires them together. */
 import type { GatewayConfig } from './config/types.js';
-import { startListener, type Listener } from './frontend/listener.js';
+import { blockList } from './config/cidr.js';
+import { startListener, type Listener, type ListenerDeps } from './frontend/listener.js';
+import { Admission } from './limits/admission.js';
+import type { CostOptions } from './limits/cost.js';
+import { LocalLedger, type CostLedger } from './limits/ledger.js';
+import { RedisLedger } from './limits/redis-ledger.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
 import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
@@ -57,7 +62,41 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   );
   const hub = new SubscriptionHub(pool, config.limits.requestTimeoutMs, logger);
   const router = new Router(pool, { attemptTimeoutMs: Math.max(1000, Math.round(config.limits.requestTimeoutMs * UPSTREAM_ATTEMPT_FRACTION)) });
-  const deps = { config, router, hub, logger, metrics };
+  const cost: CostOptions = {
+    softLimit: config.cost.softLimit,
+    hardLimit: config.cost.hardLimit,
+    bandwidthUnitBytes: config.cost.bandwidthUnitBytes,
+    decayPerSecond: config.cost.decayPerSecond,
+    errorCost: config.cost.errorCost,
+    maxDelayMs: config.cost.maxDelayMs,
+  };
+  const ledger: CostLedger = config.redis
+    ? new RedisLedger(
+        {
+          url: config.redis,
+          prefix: `eg:${config.network.name}:`,
+          decayPerSecond: cost.decayPerSecond,
+          hardLimit: cost.hardLimit,
+          commandTimeoutMs: 50,
+          flushMs: 100,
+        },
+        logger.child({ component: 'cost-ledger' }),
+        metrics,
+      )
+    : new LocalLedger(cost.decayPerSecond);
+  if (!config.redis) metrics.ledgerState('local');
+  const deps: ListenerDeps = {
+    config,
+    router,
+    hub,
+    logger,
+    metrics,
+    costAccountingAvailable: () => config.cost.sharedFailOpen || ledger.state() !== 'fallback',
+    admission: new Admission(config.limits.maxSessions, config.limits.maxSessionsPerGroup),
+    ledger,
+    cost,
+    exempt: blockList(config.cost.exempt, 'cost.exempt'),
+  };
   pool.start();
 
   const listeners: Listener[] = [];
@@ -80,6 +119,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             bestTipHeight: pool.bestTipHeight(),
             sessions: listeners.reduce((n, l) => n + [...l.sessions()].length, 0),
             subscriptions: { scripthashes: hub.scripthashCount },
+            costs: { ledger: ledger.state(), topGroups: ledger.top(10) },
             upstreams: pool.status(),
           }),
           ready: () => pool.ready().length > 0,
@@ -94,9 +134,20 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }
     await admin?.close();
     pool.close();
+    await ledger.close();
     throw err;
   }
   logger.info({ network: config.network.name, upstreams: config.upstreams.map((u) => u.name) }, 'gateway started');
+
+  // One sweep for every session's idle timer rather than a timer per session.
+  const idleSweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const l of listeners) for (const s of l.sessions()) if (s.idleFor(now) > config.limits.idleTimeoutMs) s.closeIdle();
+    },
+    Math.min(10_000, Math.max(250, config.limits.idleTimeoutMs / 10)),
+  );
+  idleSweep.unref();
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -111,9 +162,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       });
       await Promise.race([idle, grace]);
       clearTimeout(timer);
+      clearInterval(idleSweep);
       for (const l of listeners) l.destroyAll();
       await admin?.close();
       pool.close();
+      await ledger.close();
       logger.info('stopped');
     })();
     return closing;

@@ -6,7 +6,7 @@
  *   tls://HOST:PORT?cert=FILE&key=FILE
  *   wss://HOST:PORT/PATH?cert=FILE&key=FILE&origins=https://a.example,https://b.example
  *   ...&proxy_protocol=1&trusted=10.0.0.0/8,192.168.1.7
- *   ...&public=1  (report this listener's port in server.features)
+ *   ...&soft_limit=N&hard_limit=N  (cost limits for this listener's sessions)
  */
 import type net from 'node:net';
 import { blockList } from '../config/cidr.js';
@@ -22,9 +22,12 @@ export interface ListenerOptions {
   readonly trustedText: readonly string[];
   /** WebSocket Origin allow-list; empty allows any. */
   readonly origins: readonly string[];
+  /** Cost limits for this listener's sessions, overriding the cost section. */
+  readonly softLimit?: number;
+  readonly hardLimit?: number;
 }
 
-const KNOWN = ['cert', 'key', 'proxy_protocol', 'trusted', 'origins'];
+const KNOWN = ['cert', 'key', 'proxy_protocol', 'trusted', 'origins', 'soft_limit', 'hard_limit'];
 const DEFAULT_TRUSTED = ['127.0.0.0/8', '::1/128'];
 
 export function parseListenerOptions(l: Pick<ListenerConfig, 'url' | 'scheme' | 'options'>): ListenerOptions {
@@ -44,5 +47,13 @@ export function parseListenerOptions(l: Pick<ListenerConfig, 'url' | 'scheme' | 
     trusted: blockList(trustedText, l.url),
     trustedText,
     origins: o.origins ? o.origins.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    ...(o.soft_limit !== undefined ? { softLimit: limit(o.soft_limit, 'soft_limit', l.url) } : {}),
+    ...(o.hard_limit !== undefined ? { hardLimit: limit(o.hard_limit, 'hard_limit', l.url) } : {}),
   };
+}
+
+function limit(v: string, name: string, url: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${url}: ${name}=${v}: expected a number of at least 0`);
+  return n;
 }

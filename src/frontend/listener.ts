@@ -21,12 +21,15 @@ import { inList } from '../config/cidr.js';
 import { parseListenerOptions, type ListenerOptions } from './listener-options.js';
 import { V2_MAX, parseProxyHeader, type ProxySource } from './proxy-protocol.js';
 import { Session, type SessionDeps } from './session.js';
+import type { Admission } from '../limits/admission.js';
+import type { CostOptions } from '../limits/cost.js';
+import { groupKey } from '../limits/groups.js';
+import type { CostLedger } from '../limits/ledger.js';
+import { SessionCost } from '../limits/session-cost.js';
 import { TlsCredentials } from './tls-credentials.js';
 
 /** How long a trusted balancer gets to send its PROXY header. */
 const PROXY_HEADER_TIMEOUT_MS = 5000;
-/** Unsent output above this closes the session: the client is not reading (Fulcrum's max_buffer). */
-export const MAX_UNSENT_BYTES = 8_000_000;
 /** WebSocket close code for data we do not accept (RFC 6455 1003). */
 const WS_UNSUPPORTED_DATA = 1003;
 
@@ -49,8 +52,50 @@ interface Peer {
   readonly port: number;
 }
 
-export async function startListener(config: ListenerConfig, deps: SessionDeps): Promise<Listener> {
+/** What every listener shares: the session caps and the cost ledger. */
+export interface ListenerDeps extends SessionDeps {
+  readonly admission: Admission;
+  readonly ledger: CostLedger;
+  readonly cost: CostOptions;
+  /** Addresses never charged nor held to the per-group cap. */
+  readonly exempt: net.BlockList;
+}
+
+/** A session's seat: its group, its cost account, and the slot it holds until it closes. */
+interface Seat {
+  readonly cost: SessionCost;
+  release(): void;
+}
+
+export async function startListener(config: ListenerConfig, deps: ListenerDeps): Promise<Listener> {
   const options = parseListenerOptions(config);
+  const costOptions: CostOptions = {
+    ...deps.cost,
+    ...(options.softLimit !== undefined ? { softLimit: options.softLimit } : {}),
+    ...(options.hardLimit !== undefined ? { hardLimit: options.hardLimit } : {}),
+  };
+  const { limits } = deps.config;
+  /** Takes a slot for a client, or refuses it (logged and counted). */
+  const seat = (peer: Peer): Seat | null => {
+    const group = groupKey(peer.address, { ipv4Prefix: limits.groupPrefixIpv4, ipv6Prefix: limits.groupPrefixIpv6 });
+    const exempt = inList(deps.exempt, peer.address);
+    // Exempt clients still count toward the total, but not toward their group's cap.
+    const admitted = deps.admission.admit(group, !exempt);
+    if (!admitted.ok) {
+      deps.metrics.disconnects.inc({ reason: admitted.reason });
+      log.warn({ peer: `${peer.address}:${peer.port}`, group, reason: admitted.reason }, 'refused: too many sessions');
+      return null;
+    }
+    let released = false;
+    return {
+      cost: new SessionCost(group, exempt, deps.ledger, costOptions),
+      release: () => {
+        if (released) return;
+        released = true;
+        deps.admission.release(group);
+      },
+    };
+  };
   const log = deps.logger.child({ listener: config.url });
   const credentials = options.cert && options.key ? new TlsCredentials(options.cert, options.key, log) : null;
   credentials?.watch();
@@ -69,6 +114,7 @@ export async function startListener(config: ListenerConfig, deps: SessionDeps): 
       return;
     }
     if (!inList(options.trusted, direct.address)) {
+      deps.metrics.disconnects.inc({ reason: 'proxy_refused' });
       log.warn({ peer: `${direct.address}:${direct.port}`, trusted: options.trustedText }, 'refused: PROXY protocol connection from an untrusted address');
       raw.destroy();
       return;
@@ -76,6 +122,7 @@ export async function startListener(config: ListenerConfig, deps: SessionDeps): 
     readProxyHeader(raw).then(
       ({ source, rest }) => openDoor(raw, rest, source ?? direct),
       (err: Error) => {
+        deps.metrics.disconnects.inc({ reason: 'proxy_refused' });
         log.warn({ peer: `${direct.address}:${direct.port}`, err: err.message }, 'refused: bad PROXY protocol header');
         raw.destroy();
       },
@@ -83,14 +130,20 @@ export async function startListener(config: ListenerConfig, deps: SessionDeps): 
   };
 
   const openDoor = (raw: net.Socket, head: Buffer, peer: Peer): void => {
+    const taken = seat(peer);
+    if (!taken) {
+      raw.destroy();
+      return;
+    }
+    raw.once('close', () => taken.release());
     let stream: Duplex = head.length > 0 ? prepend(raw, head) : raw;
     if (credentials) {
       const secure = new tls.TLSSocket(stream, { isServer: true, secureContext: credentials.current });
       secure.on('error', (err) => deps.logger.debug({ peer: `${peer.address}:${peer.port}`, err: err.message }, 'TLS error'));
       stream = secure;
     }
-    if (ws) ws.accept(stream, peer);
-    else rawSession(stream, raw, peer, config, deps, sessions);
+    if (ws) ws.accept(stream, { ...peer, seat: taken });
+    else rawSession(stream, raw, { ...peer, seat: taken }, config, deps, sessions);
   };
 
   const server = net.createServer(onSocket);
@@ -122,7 +175,7 @@ export async function startListener(config: ListenerConfig, deps: SessionDeps): 
 }
 
 /** Newline-delimited JSON-RPC on a raw (maybe TLS) stream. */
-function rawSession(stream: Duplex, raw: net.Socket, peer: Peer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
+function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
   const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
   const framer = new LineFramer(deps.config.limits.maxLineBytes);
   const session = new Session(
@@ -131,7 +184,8 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: Peer, config: Listene
       send: (message) => {
         if (!stream.writable) return;
         const unsent = stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength;
-        if (unsent > MAX_UNSENT_BYTES) {
+        if (unsent > deps.config.limits.maxUnsentBytes) {
+          deps.metrics.disconnects.inc({ reason: 'slow_reader' });
           log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
           stream.destroy();
           return;
@@ -146,9 +200,10 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: Peer, config: Listene
       },
     },
     log,
+    { listener: config.url, cost: peer.seat.cost },
   );
   sessions.set(stream, session);
-  deps.metrics.sessions.inc({ listener: config.url });
+  deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
   log.debug('connection opened');
   stream.on('drain', () => stream.resume());
   stream.on('data', (chunk: Buffer) => {
@@ -163,7 +218,7 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: Peer, config: Listene
   stream.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
   stream.on('close', () => {
     sessions.delete(stream);
-    deps.metrics.sessions.dec({ listener: config.url });
+    deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
     session.detach();
     log.debug('connection closed');
   });
@@ -171,20 +226,28 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: Peer, config: Listene
   stream.resume();
 }
 
+interface SeatedPeer extends Peer {
+  readonly seat: Seat;
+}
+
 interface WebSocketDoor {
-  accept(stream: Duplex, peer: Peer): void;
+  accept(stream: Duplex, peer: SeatedPeer): void;
 }
 
 /** HTTP upgrade to WebSocket on the stream; one JSON-RPC message (or batch) per text frame. */
 function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: SessionDeps, sessions: Map<object, Session>, log: Logger): WebSocketDoor {
-  const peers = new WeakMap<object, Peer>();
+  const peers = new WeakMap<object, SeatedPeer>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.limits.maxLineBytes, perMessageDeflate: false });
   const httpServer = http.createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('This is an Electrum WebSocket endpoint.\n');
   });
   httpServer.on('clientError', (_err, socket) => socket.destroy());
   httpServer.on('upgrade', (req, socket, head) => {
-    const peer = peers.get(socket) ?? { address: 'unknown', port: 0 };
+    const peer = peers.get(socket);
+    if (!peer) {
+      socket.destroy();
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (path !== config.path) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
@@ -206,22 +269,24 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: S
   };
 }
 
-function wsSession(ws: WebSocket, peer: Peer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
+function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
   const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
   const session = new Session(
     deps,
     {
       send: (message) => {
         if (ws.readyState !== ws.OPEN) return;
-        if (ws.bufferedAmount > MAX_UNSENT_BYTES) {
+        const maxUnsent = deps.config.limits.maxUnsentBytes;
+        if (ws.bufferedAmount > maxUnsent) {
+          deps.metrics.disconnects.inc({ reason: 'slow_reader' });
           log.warn({ unsentBytes: ws.bufferedAmount }, 'client is not reading its answers; disconnecting');
           ws.terminate();
           return;
         }
         ws.send(message, () => {
-          if (ws.isPaused && ws.bufferedAmount < MAX_UNSENT_BYTES / 8) ws.resume();
+          if (ws.isPaused && ws.bufferedAmount < maxUnsent / 8) ws.resume();
         });
-        if (ws.bufferedAmount > MAX_UNSENT_BYTES / 4) ws.pause();
+        if (ws.bufferedAmount > maxUnsent / 4) ws.pause();
       },
       close: (reason) => {
         log.info({ reason }, 'closing connection');
@@ -230,9 +295,10 @@ function wsSession(ws: WebSocket, peer: Peer, config: ListenerConfig, deps: Sess
       },
     },
     log,
+    { listener: config.url, cost: peer.seat.cost },
   );
   sessions.set(ws, session);
-  deps.metrics.sessions.inc({ listener: config.url });
+  deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
   log.debug('websocket opened');
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
     if (isBinary) {
@@ -254,7 +320,7 @@ function wsSession(ws: WebSocket, peer: Peer, config: ListenerConfig, deps: Sess
   ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
   ws.on('close', () => {
     sessions.delete(ws);
-    deps.metrics.sessions.dec({ listener: config.url });
+    deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
     session.detach();
     log.debug('websocket closed');
   });

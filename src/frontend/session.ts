@@ -6,6 +6,7 @@
  * notifications back through `send`.
  */
 import type { GatewayConfig } from '../config/types.js';
+import type { SessionCost } from '../limits/session-cost.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import {
@@ -39,6 +40,16 @@ export interface SessionDeps {
   readonly router: Router;
   readonly hub: SubscriptionHub;
   readonly logger: Logger;
+  /** False while a shared cost budget is configured, unreachable, and configured to fail closed. */
+  readonly costAccountingAvailable: () => boolean;
+}
+
+/** What a session knows of where it came from. */
+export interface SessionContext {
+  /** The listener's URL, for metrics labels. */
+  readonly listener: string;
+  /** This session's account in the cost model. */
+  readonly cost: SessionCost;
 }
 
 export interface SessionTransport {
@@ -61,12 +72,31 @@ export class Session implements Subscriber {
   private lastHeader: string | null = null;
   /** Scripthash -> the status this session was last told. */
   private readonly statuses = new Map<string, string | null>();
+  private lastActivity = Date.now();
 
   constructor(
     private readonly deps: SessionDeps,
     private readonly transport: SessionTransport,
     readonly log: Logger,
+    private readonly context: SessionContext,
   ) {}
+
+  get cost(): SessionCost {
+    return this.context.cost;
+  }
+
+  /** Milliseconds since the client last sent anything. */
+  idleFor(now: number): number {
+    return now - this.lastActivity;
+  }
+
+  /** Closes a session that has been silent too long. */
+  closeIdle(): void {
+    if (this.closed || this.closing) return;
+    this.deps.metrics.disconnects.inc({ reason: 'idle' });
+    this.log.info({ idleMs: Date.now() - this.lastActivity }, 'idle timeout');
+    this.end('idle timeout');
+  }
 
   get negotiatedVersion(): string | null {
     return this.version;
@@ -85,9 +115,18 @@ export class Session implements Subscriber {
   /** Handles one complete line from the wire. */
   receiveLine(line: Buffer): void {
     if (this.closed || this.closing) return;
+    this.lastActivity = Date.now();
+    this.context.cost.bytesReceived(line.length + 1);
+    this.deps.metrics.bytesReceived.inc({ listener: this.context.listener }, line.length + 1);
     const msg = decodeLine(line);
     if (msg.kind === 'unparsable') {
+      this.context.cost.error();
       this.write(errorResponse(null, msg.error));
+      return;
+    }
+    if (msg.kind === 'batch' && msg.items.length > this.deps.config.limits.maxBatch) {
+      this.context.cost.error();
+      this.write(errorResponse(null, new RpcError(ErrorCode.INVALID_REQUEST, `batch too large (over ${this.deps.config.limits.maxBatch} requests)`)));
       return;
     }
     if (msg.kind === 'single') {
@@ -109,6 +148,7 @@ export class Session implements Subscriber {
   rejectOversize(bytes: number): void {
     if (this.closing) return;
     this.closing = true;
+    this.deps.metrics.disconnects.inc({ reason: 'oversize' });
     this.log.warn({ bytes }, 'request line too large; disconnecting');
     const error = new RpcError(ErrorCode.INVALID_REQUEST, `request too large (over ${this.deps.config.limits.maxLineBytes} bytes)`);
     void withTimeout(this.idle(), this.deps.config.limits.requestTimeoutMs).then(() => {
@@ -149,14 +189,18 @@ export class Session implements Subscriber {
 
   private async handleItem(item: IncomingItem): Promise<Response | null> {
     if (item.kind === 'response') return null;
-    if (item.kind === 'invalid') return errorResponse(item.id, item.error);
+    if (item.kind === 'invalid') {
+      this.context.cost.error();
+      return errorResponse(item.id, item.error);
+    }
     const id = item.kind === 'request' ? item.id : null;
     const method = lookupMethodName(item.method);
     try {
-      const result = await this.call(item.method, item.params);
+      const result = await this.admitAndCall(item.method, item.params);
       this.deps.metrics.clientRequests.inc({ method, result: 'ok' });
       return id === null ? null : resultResponse(id, result);
     } catch (err) {
+      this.context.cost.error();
       const rpcErr = toClientError(err);
       this.deps.metrics.clientRequests.inc({ method, result: String(rpcErr.code) });
       if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
@@ -164,6 +208,28 @@ export class Session implements Subscriber {
       }
       return id === null ? null : errorResponse(id, rpcErr);
     }
+  }
+
+  /** The cost model's say before the call: run it, delay it behind this session's other throttled requests, or refuse and hang up. */
+  private async admitAndCall(method: string, params: Params): Promise<unknown> {
+    if (!this.deps.costAccountingAvailable()) {
+      throw new RpcError(ErrorCode.SERVER_BUSY, 'server busy - cost accounting unavailable, try again later');
+    }
+    const verdict = this.context.cost.admit(method, Array.isArray(params) ? params : Object.values(params));
+    this.deps.metrics.groupCost.observe(this.context.cost.current());
+    if (verdict.action === 'run') return this.call(method, params);
+    if (verdict.action === 'throttle') {
+      this.deps.metrics.throttled.inc();
+      return this.context.cost.throttle(verdict.delayMs, () => this.call(method, params));
+    }
+    if (!this.closing) {
+      this.closing = true;
+      this.deps.metrics.disconnects.inc({ reason: 'hard_limit' });
+      this.log.warn({ group: this.context.cost.group, cost: Math.round(this.context.cost.current()) }, 'excessive resource usage; disconnecting');
+      // The refusal goes out first (it is written when this promise settles), then the connection closes.
+      setImmediate(() => this.end('excessive resource usage'));
+    }
+    throw new RpcError(ErrorCode.EXCESSIVE_RESOURCE_USAGE, 'excessive resource usage');
   }
 
   private async call(method: string, params: Params): Promise<unknown> {
@@ -232,6 +298,7 @@ export class Session implements Subscriber {
       // Reply first, then close once the reply is out, as the spec asks.
       // Nothing read after the refusal is answered: there is no version to answer it in.
       this.closing = true;
+      this.deps.metrics.disconnects.inc({ reason: 'version' });
       setImmediate(() => this.end('unsupported protocol version'));
       throw new RpcError(ErrorCode.BAD_REQUEST, `unsupported protocol version: ${JSON.stringify(args[1] ?? null)}`);
     }
@@ -242,7 +309,11 @@ export class Session implements Subscriber {
 
   private write(message: unknown): void {
     if (this.closed) return;
-    this.transport.send(JSON.stringify(message));
+    const text = JSON.stringify(message);
+    const bytes = Buffer.byteLength(text) + 1;
+    this.context.cost.bytesSent(bytes);
+    this.deps.metrics.bytesSent.inc({ listener: this.context.listener }, bytes);
+    this.transport.send(text);
   }
 
   private end(reason: string): void {

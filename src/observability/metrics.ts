@@ -60,10 +60,58 @@ export class GatewayMetrics implements PoolObserver {
   });
   readonly sessions = new Gauge({
     name: `${PREFIX}sessions`,
-    help: 'Open client sessions by listener',
+    help: 'Open client sessions by listener and transport (tcp, tls, ws, wss)',
+    labelNames: ['listener', 'transport'],
+    registers: [this.registry],
+  });
+  readonly bytesReceived = new Counter({
+    name: `${PREFIX}client_received_bytes_total`,
+    help: 'Bytes received from wallets, by listener',
     labelNames: ['listener'],
     registers: [this.registry],
   });
+  readonly bytesSent = new Counter({
+    name: `${PREFIX}client_sent_bytes_total`,
+    help: 'Bytes sent to wallets (JSON-RPC messages), by listener',
+    labelNames: ['listener'],
+    registers: [this.registry],
+  });
+  readonly disconnects = new Counter({
+    name: `${PREFIX}client_disconnects_total`,
+    help: 'Sessions the gateway closed or refused, by reason: hard_limit, oversize, idle, slow_reader, max_sessions, max_sessions_per_group, proxy_refused, version',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly throttled = new Counter({
+    name: `${PREFIX}client_throttled_requests_total`,
+    help: 'Requests delayed because their group was above the soft cost limit',
+    registers: [this.registry],
+  });
+  readonly groupCost = new Histogram({
+    name: `${PREFIX}client_group_cost`,
+    help: 'Cost of the requesting subnet group, observed at each request (soft limit 1000, hard 10000 by default)',
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 7500, 10000],
+    registers: [this.registry],
+  });
+  private readonly ledgerStateGauge = new Gauge({
+    name: `${PREFIX}cost_ledger_state`,
+    help: 'Where group costs are kept: 1 for the current state (local, shared in Redis, or fallback to local while Redis is unreachable)',
+    labelNames: ['state'],
+    registers: [this.registry],
+  });
+  private readonly ledgerErrors = new Counter({
+    name: `${PREFIX}cost_ledger_errors_total`,
+    help: 'Failed attempts to reach Redis for shared cost accounting',
+    registers: [this.registry],
+  });
+
+  ledgerState(state: 'local' | 'shared' | 'fallback'): void {
+    for (const s of ['local', 'shared', 'fallback']) this.ledgerStateGauge.set({ state: s }, s === state ? 1 : 0);
+  }
+
+  ledgerError(): void {
+    this.ledgerErrors.inc();
+  }
   readonly clientRequests = new Counter({
     name: `${PREFIX}client_requests_total`,
     help: 'Requests from wallets by method and outcome (ok or the JSON-RPC error code)',

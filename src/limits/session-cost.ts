@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/**
+ * One session's side of the cost model: it charges its group in the ledger
+ * for requests, errors and bytes, and decides before each request whether it
+ * runs, waits (one at a time) or is refused. Exempt sessions pass for free.
+ */
+import type { CostLedger } from './ledger.js';
+import { baseCost, bytesCost, estimatedResponseBytes, verdict, type CostOptions, type Verdict } from './cost.js';
+
+export class SessionCost {
+  /** Bytes already paid for by an up-front estimate; the real bytes consume this first. */
+  private prepaidBytes = 0;
+  /** Throttled requests run one at a time: each waits for the previous one. */
+  private queue: Promise<void> = Promise.resolve();
+  /** This session's own share, for metrics. */
+  private own = 0;
+
+  constructor(
+    readonly group: string,
+    readonly exempt: boolean,
+    private readonly ledger: CostLedger,
+    private readonly opts: CostOptions,
+  ) {}
+
+  get ownCost(): number {
+    return this.own;
+  }
+
+  /** The group's cost now: what the limits are judged on. */
+  current(): number {
+    return this.exempt ? 0 : this.ledger.current(this.group);
+  }
+
+  /** Charges the request's base cost and any up-front estimate, and says what to do with it. */
+  admit(method: string, args: readonly unknown[]): Verdict {
+    if (this.exempt) return { action: 'run' };
+    const estimate = estimatedResponseBytes(method, args);
+    this.prepaidBytes += estimate;
+    this.add(baseCost(method) + bytesCost(estimate, this.opts));
+    return verdict(this.ledger.current(this.group), this.opts);
+  }
+
+  /** Runs `work` after the delay, behind every other throttled request of this session. */
+  throttle<T>(delayMs: number, work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => new Promise<void>((r) => setTimeout(r, delayMs))).then(work);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  error(): void {
+    if (!this.exempt) this.add(this.opts.errorCost);
+  }
+
+  bytesReceived(n: number): void {
+    if (!this.exempt) this.add(bytesCost(n, this.opts));
+  }
+
+  bytesSent(n: number): void {
+    if (this.exempt) return;
+    const prepaid = Math.min(n, this.prepaidBytes);
+    this.prepaidBytes -= prepaid;
+    this.add(bytesCost(n - prepaid, this.opts));
+  }
+
+  private add(units: number): void {
+    if (units <= 0) return;
+    this.own += units;
+    this.ledger.charge(this.group, units);
+  }
+}

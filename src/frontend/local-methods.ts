@@ -48,3 +48,19 @@ export async function serverBanner(config: GatewayConfig): Promise<string> {
   }
   return renderBanner(template, config);
 }
+
+/**
+ * server.peers.subscribe until peer discovery exists: the gateway's own public
+ * identities from server.hosts, in the [ip, host, features] form, so wallets
+ * that gossip servers learn this one. Loopback names are never announced.
+ */
+export function selfPeers(config: GatewayConfig): [string, string, string[]][] {
+  return Object.entries(config.server.hosts)
+    .filter(([host]) => host !== 'localhost' && !host.startsWith('127.') && host !== '::1')
+    .map(([host, ports]) => {
+      const features = [`v${PROTOCOL_MAX}`];
+      if (ports.ssl_port !== undefined) features.push(`s${ports.ssl_port}`);
+      if (ports.tcp_port !== undefined) features.push(`t${ports.tcp_port}`);
+      return [host, host, features];
+    });
+}

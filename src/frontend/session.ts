@@ -20,17 +20,20 @@ import {
   type Params,
   type Response,
 } from '../protocol/jsonrpc.js';
-import { GATEWAY_VERSIONS, METHODS, checkArity, lookupMethod } from '../protocol/methods.js';
-import { hexArg, nonNegativeIntegerArg, scripthashArg, txHashArg } from '../protocol/params.js';
-import { negotiate, parseClientRange, versionLess } from '../protocol/version.js';
+import { GATEWAY_VERSIONS, METHOD_NAMES, checkArity, lookupMethod } from '../protocol/methods.js';
+import { addressArg, booleanArg, hexArg, nonNegativeIntegerArg, scripthashArg, stringArg, txHashArg } from '../protocol/params.js';
+import { negotiate, parseClientRange, parseVersion, versionLess } from '../protocol/version.js';
+import { broadcastResultV10, formatTip, headerDict, headersForm, normalizeUpstreamError, outputAddress, type HeadersForm } from '../routing/legacy.js';
 import type { Router } from '../routing/router.js';
 import { toClientError } from '../routing/router.js';
 import type { HeaderTip, Subscriber, SubscriptionHub } from '../subscriptions/hub.js';
 import { SERVER_SOFTWARE } from '../version.js';
-import { serverBanner, serverFeatures } from './local-methods.js';
+import { selfPeers, serverBanner, serverFeatures } from './local-methods.js';
 
 /** Until server.version says otherwise a session speaks the spec's default version. */
 const DEFAULT_VERSION = '1.4';
+/** The form the gateway asks the router for when it reshapes an answer itself. */
+const CANONICAL = '1.6';
 /** Versions that may be negotiated after other messages: from 1.6 server.version must come first. */
 const LATE_NEGOTIABLE = GATEWAY_VERSIONS.filter((v) => versionLess(v, '1.6'));
 
@@ -68,10 +71,15 @@ export class Session implements Subscriber {
   private closing = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
-  private headersSubscribed = false;
+  /** The form headers notifications take, once subscribed. */
+  private headersForm: HeadersForm | null = null;
   private lastHeader: string | null = null;
+  /** 1.0's numblocks.subscribe: the height last announced, once subscribed. */
+  private lastHeight: number | null = null;
   /** Scripthash -> the status this session was last told. */
   private readonly statuses = new Map<string, string | null>();
+  /** Scripthash -> how the session subscribed to it: null for the scripthash itself, or the address it named. */
+  private readonly aliases = new Map<string, Set<string | null>>();
   private lastActivity = Date.now();
 
   constructor(
@@ -163,18 +171,31 @@ export class Session implements Subscriber {
     this.closed = true;
     this.deps.hub.removeSubscriber(this, this.statuses.keys());
     this.statuses.clear();
+    this.aliases.clear();
   }
 
   notifyHeaders(tip: HeaderTip): void {
-    if (!this.headersSubscribed || this.closed || tip.hex === this.lastHeader) return;
-    this.lastHeader = tip.hex;
-    this.write(notification('blockchain.headers.subscribe', [{ hex: tip.hex, height: tip.height }]));
+    if (this.closed) return;
+    if (this.headersForm && tip.hex !== this.lastHeader) {
+      this.lastHeader = tip.hex;
+      this.write(notification('blockchain.headers.subscribe', [formatTip(this.headersForm, tip)]));
+    }
+    if (this.lastHeight !== null && tip.height !== this.lastHeight) {
+      this.lastHeight = tip.height;
+      this.write(notification('blockchain.numblocks.subscribe', [tip.height]));
+    }
   }
 
   notifyScripthash(scripthash: string, status: string | null): void {
     if (this.closed || !this.statuses.has(scripthash) || this.statuses.get(scripthash) === status) return;
     this.statuses.set(scripthash, status);
-    this.write(notification('blockchain.scripthash.subscribe', [scripthash, status]));
+    for (const alias of this.aliases.get(scripthash) ?? []) {
+      this.write(
+        alias === null
+          ? notification('blockchain.scripthash.subscribe', [scripthash, status])
+          : notification('blockchain.address.subscribe', [alias, status]),
+      );
+    }
   }
 
   private track(work: Promise<unknown>): void {
@@ -240,7 +261,9 @@ export class Session implements Subscriber {
     const spec = lookupMethod(method, this.version ?? GATEWAY_VERSIONS[GATEWAY_VERSIONS.length - 1]!);
     if (!spec) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, `unknown method "${method.length > 100 ? `${method.slice(0, 100)}…` : method}"`);
     const args = checkArity(spec, params);
-    const { config, router, hub } = this.deps;
+    const { config, hub } = this.deps;
+    const network = config.network;
+    const version = this.version ?? DEFAULT_VERSION;
     const deadline = Date.now() + config.limits.requestTimeoutMs;
     switch (method) {
       case 'server.version':
@@ -254,36 +277,111 @@ export class Session implements Subscriber {
       case 'server.ping':
         return null;
       case 'server.peers.subscribe':
-        return [];
+        return selfPeers(config);
       case 'server.add_peer':
         return false;
       case 'blockchain.headers.subscribe': {
+        const form = headersForm(parseVersion(version)!, args[0]);
         const tip = await hub.subscribeHeaders(this, deadline);
-        this.headersSubscribed = true;
+        this.headersForm = form;
         this.lastHeader = tip.hex;
-        return { hex: tip.hex, height: tip.height };
+        return formatTip(form, tip);
       }
-      case 'blockchain.scripthash.subscribe': {
-        const sh = scripthashArg(args[0]);
-        if (!this.statuses.has(sh)) this.statuses.set(sh, null);
-        try {
-          const status = await hub.subscribeScripthash(this, sh, deadline);
-          this.statuses.set(sh, status);
-          return status;
-        } catch (err) {
-          this.statuses.delete(sh);
-          throw err;
+      case 'blockchain.numblocks.subscribe': {
+        const tip = await hub.subscribeHeaders(this, deadline);
+        this.lastHeight = tip.height;
+        return tip.height;
+      }
+      case 'blockchain.scripthash.subscribe':
+        return this.subscribe(scripthashArg(args[0]), null, deadline);
+      case 'blockchain.address.subscribe':
+        return this.subscribe(addressArg(args[0], network), stringArg(args[0], 'address'), deadline);
+      case 'blockchain.scripthash.unsubscribe':
+        return this.unsubscribe(scripthashArg(args[0]));
+      case 'blockchain.address.get_balance':
+      case 'blockchain.address.get_history':
+      case 'blockchain.address.get_mempool':
+      case 'blockchain.address.listunspent':
+        return this.forward(method.replace('blockchain.address.', 'blockchain.scripthash.'), [addressArg(args[0], network)], version, deadline);
+      case 'blockchain.block.get_header': {
+        const height = nonNegativeIntegerArg(args[0], 'height');
+        const hex = await this.forward('blockchain.block.header', [height], CANONICAL, deadline);
+        return headerDict(String(hex), height);
+      }
+      case 'blockchain.block.get_chunk': {
+        const index = nonNegativeIntegerArg(args[0], 'index');
+        const size = network.chunkSize;
+        const r = (await this.forward('blockchain.block.headers', [index * size, size], CANONICAL, deadline)) as { headers: string[] };
+        return r.headers.join('');
+      }
+      case 'blockchain.utxo.get_address': {
+        const raw = await this.forward('blockchain.transaction.get', [txHashArg(args[0])], CANONICAL, deadline);
+        return outputAddress(String(raw), nonNegativeIntegerArg(args[1], 'index'), network);
+      }
+      case 'blockchain.transaction.get':
+        // 1.0's height argument was always ignored by servers.
+        return this.forward(method, versionLess(version, '1.1') ? args.slice(0, 1) : args, version, deadline, validateForwarded);
+      case 'blockchain.transaction.broadcast':
+        if (versionLess(version, '1.1')) {
+          return this.forward(method, args, version, deadline, validateForwarded).catch((err: unknown) => {
+            if (err instanceof RpcError) return broadcastResultV10(err);
+            throw err;
+          });
         }
-      }
-      case 'blockchain.scripthash.unsubscribe': {
-        const sh = scripthashArg(args[0]);
-        this.statuses.delete(sh);
-        return hub.unsubscribeScripthash(this, sh);
-      }
+        return this.forward(method, args, version, deadline, validateForwarded);
+      case 'blockchain.estimatefee':
+        // The spec's answer for "no estimate" is -1; Electrum drops a server that answers with an error.
+        return this.forward(method, args, version, deadline, validateForwarded).catch((err: unknown) => {
+          if (err instanceof RpcError && err.code === ErrorCode.INVALID_PARAMS) throw err;
+          this.log.debug({ err: (err as Error).message }, 'estimatefee failed upstream; answering -1');
+          return -1;
+        });
       default:
-        validateForwarded(method, args);
-        return router.forward(method, args, this.version!, deadline);
+        return this.forward(method, args, version, deadline, validateForwarded);
     }
+  }
+
+  /** Forwards a canonical request; upstream errors come back in one normalised wording. */
+  private forward(method: string, args: unknown[], version: string, deadline: number, validate?: (m: string, a: unknown[]) => void): Promise<unknown> {
+    validate?.(method, args);
+    return this.deps.router.forward(method, args, version, deadline).catch((err: unknown) => {
+      throw err instanceof RpcError ? normalizeUpstreamError(method, err) : err;
+    });
+  }
+
+  /** Subscribes this session to a scripthash, named directly (alias null) or through an address. */
+  private async subscribe(scripthash: string, alias: string | null, deadline: number): Promise<string | null> {
+    let names = this.aliases.get(scripthash);
+    const fresh = !names;
+    if (!names) {
+      names = new Set();
+      this.aliases.set(scripthash, names);
+      this.statuses.set(scripthash, null);
+    }
+    names.add(alias);
+    try {
+      const status = await this.deps.hub.subscribeScripthash(this, scripthash, deadline);
+      this.statuses.set(scripthash, status);
+      return status;
+    } catch (err) {
+      names.delete(alias);
+      if (fresh || names.size === 0) {
+        this.aliases.delete(scripthash);
+        this.statuses.delete(scripthash);
+      }
+      throw err;
+    }
+  }
+
+  private unsubscribe(scripthash: string): boolean {
+    const names = this.aliases.get(scripthash);
+    if (!names?.delete(null)) return false;
+    if (names.size === 0) {
+      this.aliases.delete(scripthash);
+      this.statuses.delete(scripthash);
+      this.deps.hub.unsubscribeScripthash(this, scripthash);
+    }
+    return true;
   }
 
   private serverVersion(args: unknown[]): unknown {
@@ -304,7 +402,8 @@ export class Session implements Subscriber {
     }
     this.version = outcome.version;
     this.log.debug({ client: this.clientName, version: this.version }, 'version negotiated');
-    return [SERVER_SOFTWARE, this.version];
+    // 1.0 answered with the server's name alone.
+    return versionLess(this.version, '1.1') ? SERVER_SOFTWARE : [SERVER_SOFTWARE, this.version];
   }
 
   private write(message: unknown): void {
@@ -325,16 +424,15 @@ export class Session implements Subscriber {
 
 /** Metric label for a method: known names as they are, anything else folded so labels stay bounded. */
 function lookupMethodName(method: string): string {
-  return KNOWN_METHOD_NAMES.has(method) ? method : 'other';
+  return METHOD_NAMES.has(method) ? method : 'other';
 }
-const KNOWN_METHOD_NAMES = new Set(METHODS.map((m) => m.name));
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
-/** Cheap checks that keep garbage away from upstreams, with ElectrumX's messages. */
+/** Cheap checks that keep garbage away from upstreams, naming the bad parameter. */
 function validateForwarded(method: string, args: unknown[]): void {
   switch (method) {
     case 'blockchain.scripthash.get_balance':
@@ -344,30 +442,44 @@ function validateForwarded(method: string, args: unknown[]): void {
       args[0] = scripthashArg(args[0]);
       break;
     case 'blockchain.block.header':
-      nonNegativeIntegerArg(args[0]);
-      if (args[1] !== undefined) nonNegativeIntegerArg(args[1]);
+      nonNegativeIntegerArg(args[0], 'height');
+      if (args[1] !== undefined) nonNegativeIntegerArg(args[1], 'cp_height');
       dropTrailingDefault(args, 1, 0);
       break;
     case 'blockchain.block.headers':
-      nonNegativeIntegerArg(args[0]);
-      nonNegativeIntegerArg(args[1]);
-      if (args[2] !== undefined) nonNegativeIntegerArg(args[2]);
+      nonNegativeIntegerArg(args[0], 'start_height');
+      nonNegativeIntegerArg(args[1], 'count');
+      if (args[2] !== undefined) nonNegativeIntegerArg(args[2], 'cp_height');
       dropTrailingDefault(args, 2, 0);
       break;
     case 'blockchain.transaction.get':
       args[0] = txHashArg(args[0]);
+      if (args[1] !== undefined) args[1] = booleanArg(args[1], 'verbose');
       dropTrailingDefault(args, 1, false);
       break;
     case 'blockchain.transaction.get_merkle':
       args[0] = txHashArg(args[0]);
-      nonNegativeIntegerArg(args[1]);
+      nonNegativeIntegerArg(args[1], 'height');
       break;
     case 'blockchain.transaction.id_from_pos':
-      nonNegativeIntegerArg(args[0]);
-      nonNegativeIntegerArg(args[1]);
+      nonNegativeIntegerArg(args[0], 'height');
+      nonNegativeIntegerArg(args[1], 'tx_pos');
+      if (args[2] !== undefined) args[2] = booleanArg(args[2], 'merkle');
+      dropTrailingDefault(args, 2, false);
       break;
     case 'blockchain.transaction.broadcast':
       hexArg(args[0], 'raw_tx');
+      break;
+    case 'blockchain.transaction.broadcast_package':
+      if (!Array.isArray(args[0]) || args[0].length === 0) throw new RpcError(ErrorCode.INVALID_PARAMS, 'invalid raw_txs: should be a non-empty list of hex transactions');
+      args[0].forEach((tx, i) => hexArg(tx, `raw_txs[${i}]`));
+      if (args[1] !== undefined) args[1] = booleanArg(args[1], 'verbose');
+      dropTrailingDefault(args, 1, false);
+      break;
+    case 'blockchain.estimatefee':
+      nonNegativeIntegerArg(args[0], 'number');
+      if (args[1] !== undefined && args[1] !== null) stringArg(args[1], 'mode');
+      if (args[1] === null) args.pop();
       break;
     default:
       break;

@@ -1,41 +1,65 @@
 // SPDX-License-Identifier: MIT
 /**
- * Validation of the arguments the gateway inspects before forwarding, with
- * ElectrumX's codes and messages so wallets see what a real server would say.
+ * Validation of the arguments the gateway inspects before forwarding. A bad
+ * argument is JSON-RPC "invalid params" (-32602) with a message that names the
+ * parameter, so garbage never reaches an upstream and the wallet can tell
+ * which argument was wrong.
  */
+import type { Network } from '../config/networks.js';
+import { AddressError, addressToScripthash } from './address.js';
 import { ErrorCode, RpcError } from './jsonrpc.js';
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
-export function scripthashArg(value: unknown): string {
-  if (typeof value !== 'string' || !HEX64.test(value)) {
-    throw new RpcError(ErrorCode.BAD_REQUEST, `${display(value)} is not a valid script hash`);
-  }
+function invalid(param: string, why: string): RpcError {
+  return new RpcError(ErrorCode.INVALID_PARAMS, `invalid ${param}: ${why}`);
+}
+
+export function scripthashArg(value: unknown, param = 'scripthash'): string {
+  if (typeof value !== 'string' || !HEX64.test(value)) throw invalid(param, `${display(value)} is not a valid script hash (64 hex characters)`);
   return value.toLowerCase();
 }
 
-export function txHashArg(value: unknown): string {
-  if (typeof value !== 'string' || !HEX64.test(value)) {
-    throw new RpcError(ErrorCode.BAD_REQUEST, `${display(value)} should be a transaction hash`);
-  }
+export function txHashArg(value: unknown, param = 'tx_hash'): string {
+  if (typeof value !== 'string' || !HEX64.test(value)) throw invalid(param, `${display(value)} should be a transaction hash (64 hex characters)`);
   return value.toLowerCase();
 }
 
-export function nonNegativeIntegerArg(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new RpcError(ErrorCode.BAD_REQUEST, `${display(value)} should be a non-negative integer`);
+export function nonNegativeIntegerArg(value: unknown, param: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalid(param, `${display(value)} should be a non-negative integer`);
+  return value;
+}
+
+export function booleanArg(value: unknown, param: string): boolean {
+  // Electrum sends JSON booleans; old clients sent 0/1.
+  if (typeof value === 'boolean') return value;
+  if (value === 0 || value === 1) return value === 1;
+  throw invalid(param, `${display(value)} should be true or false`);
+}
+
+export function hexArg(value: unknown, param: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(value)) {
+    throw invalid(param, 'should be a non-empty hex string of whole bytes');
   }
   return value;
 }
 
-export function hexArg(value: unknown, name: string): string {
-  if (typeof value !== 'string' || value.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(value)) {
-    throw new RpcError(ErrorCode.BAD_REQUEST, `${name} should be a hex string`);
-  }
+export function stringArg(value: unknown, param: string): string {
+  if (typeof value !== 'string') throw invalid(param, `${display(value)} should be a string`);
   return value;
+}
+
+/** An address of the session's network, as its scripthash; wrong network, checksum or form is invalid params. */
+export function addressArg(value: unknown, network: Network, param = 'address'): string {
+  try {
+    return addressToScripthash(value, network);
+  } catch (err) {
+    if (err instanceof AddressError) throw invalid(param, `${display(value)} is not a valid ${network.name} address (${err.message})`);
+    throw err;
+  }
 }
 
 function display(value: unknown): string {
-  const s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+  const s = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  return s.length > 90 ? `${s.slice(0, 90)}…` : s;
 }

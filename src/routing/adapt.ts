@@ -6,6 +6,7 @@
  * `clientResult` to shape the canonical answer for the wallet.
  */
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
+import { orderHistory, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
 
 export interface UpstreamCall {
@@ -23,6 +24,10 @@ export function upstreamCall(method: string, args: readonly unknown[], upstreamV
   switch (method) {
     case 'blockchain.block.headers':
       return { method, params: args, toCanonical: canonicalHeaders };
+    case 'blockchain.scripthash.get_history':
+    case 'blockchain.scripthash.get_mempool':
+      // 1.6 fixes the mempool order; 1.4 servers (electrs) may use another, so it is imposed here.
+      return { method, params: args, toCanonical: (raw) => canonicalHistory(method, raw) };
     case 'blockchain.estimatefee':
       return { method, params: old ? args.slice(0, 1) : args, toCanonical: identity };
     case 'blockchain.relayfee':
@@ -77,6 +82,16 @@ function canonicalHeaders(raw: unknown): unknown {
   if (r.root !== undefined) out.root = r.root;
   if (r.branch !== undefined) out.branch = r.branch;
   return out;
+}
+
+function canonicalHistory(method: string, raw: unknown): unknown {
+  if (!Array.isArray(raw)) throw malformed(method, 'not a list');
+  for (const e of raw) {
+    if (e === null || typeof e !== 'object' || typeof (e as StatusEntry).tx_hash !== 'string' || typeof (e as StatusEntry).height !== 'number') {
+      throw malformed(method, 'an entry without tx_hash and height');
+    }
+  }
+  return orderHistory(raw as StatusEntry[]);
 }
 
 function field(raw: unknown, name: string): unknown {

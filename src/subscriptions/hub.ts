@@ -9,6 +9,7 @@
  */
 import type { Logger } from '../observability/logger.js';
 import { isHexOfLength } from '../protocol/bitcoin/hash.js';
+import { canonicalStatus, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
 import type { UpstreamConnection } from '../upstream/connection.js';
 import type { UpstreamPool } from '../upstream/pool.js';
@@ -31,6 +32,8 @@ interface ScripthashEntry {
   status: string | null;
   /** Set while an upstream subscribe is in flight; everyone waiting shares it. */
   inflight: Promise<string | null> | null;
+  /** Counts notifications, so a slow status check never overwrites a newer one. */
+  seq: number;
 }
 
 const SCRIPTHASH = 'blockchain.scripthash.subscribe';
@@ -74,7 +77,7 @@ export class SubscriptionHub {
   async subscribeScripthash(sub: Subscriber, scripthash: string, deadline: number): Promise<string | null> {
     let entry = this.scripthashes.get(scripthash);
     if (!entry) {
-      entry = { subscribers: new Set(), conn: null, status: null, inflight: null };
+      entry = { subscribers: new Set(), conn: null, status: null, inflight: null, seq: 0 };
       this.scripthashes.set(scripthash, entry);
     }
     entry.subscribers.add(sub);
@@ -109,8 +112,8 @@ export class SubscriptionHub {
         const conn = await this.pool.acquire(deadline, { key: scripthash, tipSensitive: true, excludeConnections });
         try {
           const status = await conn.request(SCRIPTHASH, [scripthash], Math.max(1, deadline - Date.now()));
+          entry.status = await this.canonical(conn, scripthash, status, deadline);
           entry.conn = conn;
-          entry.status = typeof status === 'string' ? status : null;
           return entry.status;
         } catch (err) {
           if (!conn.isOpen && Date.now() < deadline) {
@@ -126,6 +129,20 @@ export class SubscriptionHub {
     });
     entry.inflight = p;
     return p;
+  }
+
+  /**
+   * The status in 1.6's canonical mempool order. A 1.6 upstream already
+   * guarantees it; for an older one (electrs orders its mempool otherwise) the
+   * status is recomputed from its history, so every wallet sees the status its
+   * own get_history (reordered by the router) hashes to.
+   */
+  private async canonical(conn: UpstreamConnection, scripthash: string, status: unknown, deadline: number): Promise<string | null> {
+    if (typeof status !== 'string') return null;
+    if (!conn.version || !versionLess(conn.version, '1.6')) return status;
+    const history = await conn.request('blockchain.scripthash.get_history', [scripthash], Math.max(1, deadline - Date.now()));
+    if (!Array.isArray(history)) throw new Error('get_history did not return a list');
+    return canonicalStatus(history as StatusEntry[]);
   }
 
   private dropEntry(scripthash: string, entry: ScripthashEntry): void {
@@ -172,8 +189,15 @@ export class SubscriptionHub {
       if (typeof sh !== 'string') return;
       const entry = this.scripthashes.get(sh);
       if (!entry || entry.conn !== conn) return;
-      entry.status = typeof status === 'string' ? status : null;
-      this.fanOut(sh, entry);
+      const seq = ++entry.seq;
+      this.canonical(conn, sh, status, Date.now() + this.requestTimeoutMs).then(
+        (canonical) => {
+          if (entry.conn !== conn || entry.seq !== seq) return;
+          entry.status = canonical;
+          this.fanOut(sh, entry);
+        },
+        (err: Error) => this.logger.warn({ upstream: conn.name, scripthash: sh, err: err.message }, 'could not confirm a status notification'),
+      );
     }
   }
 

@@ -197,7 +197,7 @@ describe('server.version negotiation', () => {
   });
 
   it('no common version is code 1 "unsupported protocol version" then disconnect', async () => {
-    for (const asked of ['1.7', ['1.7', '2.0'], '1.3', ['1.0', '1.2'], '1.5', '1.4.3']) {
+    for (const asked of ['1.7', ['1.7', '2.0'], '0.9', ['0.1', '0.9'], '1.5', '1.4.3']) {
       const c = await connect();
       await rejectsWith(c.request('server.version', ['w', asked]), 1, `unsupported protocol version: ${JSON.stringify(asked)}`);
       await expectDisconnect(c);
@@ -265,7 +265,7 @@ describe('locally answered server.* methods', () => {
     const f = (await client.request('server.features')) as Record<string, unknown>;
     assert.equal(f.genesis_hash, REGTEST_GENESIS);
     assert.equal(f.server_version, SERVER_SOFTWARE);
-    assert.equal(f.protocol_min, '1.4');
+    assert.equal(f.protocol_min, '1.0');
     assert.equal(f.protocol_max, '1.6');
     assert.equal(f.hash_function, 'sha256');
     assert.equal(f.pruning, null);
@@ -311,15 +311,15 @@ describe('ElectrumX error codes and messages', () => {
     await client.close();
   });
 
-  it('bad arguments are code 1 with ElectrumX\'s wording and never reach the upstream', async () => {
+  it('bad arguments are invalid params naming the parameter and never reach the upstream', async () => {
     const before = upstream.requests.length;
     const { client } = await connectNegotiated(gw.port);
-    await rejectsWith(client.request('blockchain.scripthash.get_history', ['nothex']), 1, 'nothex is not a valid script hash');
-    await rejectsWith(client.request('blockchain.scripthash.subscribe', [12]), 1, '12 is not a valid script hash');
-    await rejectsWith(client.request('blockchain.transaction.get', ['00']), 1, '00 should be a transaction hash');
-    await rejectsWith(client.request('blockchain.block.header', [-1]), 1, '-1 should be a non-negative integer');
-    await rejectsWith(client.request('blockchain.block.header', ['5']), 1, '5 should be a non-negative integer');
-    await rejectsWith(client.request('blockchain.transaction.broadcast', ['xyz']), 1, 'raw_tx should be a hex string');
+    await rejectsWith(client.request('blockchain.scripthash.get_history', ['nothex']), -32602, /^invalid scripthash: "nothex" is not a valid script hash/);
+    await rejectsWith(client.request('blockchain.scripthash.subscribe', [12]), -32602, /^invalid scripthash: 12 is not a valid script hash/);
+    await rejectsWith(client.request('blockchain.transaction.get', ['00']), -32602, /^invalid tx_hash: "00" should be a transaction hash/);
+    await rejectsWith(client.request('blockchain.block.header', [-1]), -32602, 'invalid height: -1 should be a non-negative integer');
+    await rejectsWith(client.request('blockchain.block.header', ['5']), -32602, 'invalid height: "5" should be a non-negative integer');
+    await rejectsWith(client.request('blockchain.transaction.broadcast', ['xyz']), -32602, /^invalid raw_tx: /);
     assert.equal(upstream.requests.length, before);
     await client.close();
   });
@@ -465,7 +465,7 @@ describe('batches', () => {
       { jsonrpc: '2.0', id: 2, error: { code: -32601, message: 'unknown method "nope"' } },
       { jsonrpc: '2.0', id: 3, error: { code: -32602, message: '0 arguments passed to method "blockchain.block.header" but it requires 1' } },
       { jsonrpc: '2.0', id: 4, error: { code: -32600, message: 'method must be a string' } },
-      { jsonrpc: '2.0', id: 5, error: { code: 1, message: 'zz is not a valid script hash' } },
+      { jsonrpc: '2.0', id: 5, error: { code: -32602, message: 'invalid scripthash: "zz" is not a valid script hash (64 hex characters)' } },
       { jsonrpc: '2.0', id: 6, result: null },
     ]);
     await client.close();

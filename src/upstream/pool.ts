@@ -376,7 +376,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     if (u.tip && u.tip.height === height && u.tip.hex === hex) return;
     u.tip = { height, hex: hex.toLowerCase() };
     const best = this.bestTipHeight() ?? height;
-    this.observer?.upstreamTip(u.name, height, best - height);
+    // A new best tip changes every other upstream's lag too, including one whose own tip is stuck.
+    for (const x of this.upstreams) if (x.tip) this.observer?.upstreamTip(x.name, x.tip.height, best - x.tip.height);
     this.emit('tip', u.name, u.tip);
     this.refreshAll();
   }

@@ -17,8 +17,10 @@ import { UpstreamConnection, UpstreamError, type RequestOutcome, type UpstreamCo
 import { CircuitBreaker, Ewma, type BreakerOptions, type BreakerState } from './health.js';
 import { leastLoaded, rendezvous, type Candidate } from './selection.js';
 
-export type UpstreamState = 'connecting' | 'healthy' | 'lagging' | 'open-circuit' | 'wrong-network' | 'down';
-export const UPSTREAM_STATES: readonly UpstreamState[] = ['connecting', 'healthy', 'lagging', 'open-circuit', 'wrong-network', 'down'];
+export type UpstreamState = 'connecting' | 'healthy' | 'lagging' | 'open-circuit' | 'quarantined' | 'wrong-network' | 'down';
+export const UPSTREAM_STATES: readonly UpstreamState[] = ['connecting', 'healthy', 'lagging', 'open-circuit', 'quarantined', 'wrong-network', 'down'];
+/** States in which an upstream gets tip-sensitive traffic (scripthash subscriptions live only there). */
+const SERVING: ReadonlySet<UpstreamState> = new Set(['healthy']);
 
 export interface UpstreamDefinition {
   readonly name: string;
@@ -63,6 +65,8 @@ export interface PoolEvents {
   tip: [upstream: string, tip: HeaderTip];
   /** Something that may change what acquire() can return. */
   change: [];
+  /** An upstream stopped being fit for tip-sensitive work (lagging, quarantined, circuit open, gone). */
+  unserving: [upstream: string, state: UpstreamState];
 }
 
 export interface AcquireOptions {
@@ -91,6 +95,8 @@ export interface UpstreamStatus {
   readonly breaker: BreakerState;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** Why it is quarantined, while it is. */
+  readonly quarantine: string | null;
 }
 
 class Upstream {
@@ -105,6 +111,9 @@ class Upstream {
   wrongNetwork = false;
   everConnected = false;
   lastState: UpstreamState | null = null;
+  quarantinedUntil = 0;
+  quarantineReason: string | null = null;
+  lastBreaker: BreakerState | null = null;
 
   constructor(
     readonly def: UpstreamDefinition,
@@ -154,13 +163,58 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.pingTimer.unref();
   }
 
-  /** The best tip height any connected upstream reports. */
+  /** The best tip height any connected, trusted upstream reports. */
   bestTipHeight(): number | null {
     let best: number | null = null;
+    const now = Date.now();
     for (const u of this.upstreams) {
+      if (u.quarantinedUntil > now) continue;
       if (u.tip && u.openConns().length > 0 && !u.wrongNetwork && (best === null || u.tip.height > best)) best = u.tip.height;
     }
     return best;
+  }
+
+  /**
+   * Takes an upstream out of rotation for `ms`: it sent something provably
+   * wrong (a header without proof of work, a proof that does not verify) or it
+   * follows a lighter fork. Its connections stay open so it can be watched.
+   */
+  quarantine(name: string, reason: string, ms: number): void {
+    const u = this.upstreams.find((x) => x.name === name);
+    if (!u) return;
+    const fresh = u.quarantinedUntil <= Date.now();
+    u.quarantinedUntil = Date.now() + ms;
+    u.quarantineReason = reason;
+    if (fresh) u.log.warn({ reason, forMs: ms }, 'upstream quarantined');
+    this.refreshState(u);
+    setTimeout(() => this.refreshState(u), ms + 5).unref();
+  }
+
+  /** Ends a quarantine early (a fork it followed turned out to be ours after all). */
+  release(name: string): void {
+    const u = this.upstreams.find((x) => x.name === name);
+    if (!u || u.quarantinedUntil <= Date.now()) return;
+    u.quarantinedUntil = 0;
+    u.quarantineReason = null;
+    u.log.info('upstream released from quarantine');
+    this.refreshState(u);
+  }
+
+  /** The least busy open connection to a named upstream, quarantined or not (the chain tracker asks it for headers). */
+  connectionFor(name: string): UpstreamConnection | undefined {
+    const conns = this.upstreams.find((x) => x.name === name)?.openConns() ?? [];
+    return conns.reduce<UpstreamConnection | undefined>((a, b) => (a === undefined || b.inFlight < a.inFlight ? b : a), undefined);
+  }
+
+  /** Open connections of the upstream that owns `conn` (for spreading subscriptions). */
+  siblings(conn: UpstreamConnection): UpstreamConnection[] {
+    return this.owner(conn)?.openConns() ?? [];
+  }
+
+  /** Whether the upstream owning `conn` may serve tip-sensitive work now. */
+  serves(conn: UpstreamConnection): boolean {
+    const u = this.owner(conn);
+    return u !== undefined && conn.isOpen && SERVING.has(this.computeState(u, Date.now()));
   }
 
   /** Open connections, in configured order. */
@@ -194,6 +248,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         breaker: u.breaker.state(now),
         weight: u.def.weight,
         labels: u.def.labels,
+        quarantine: u.quarantinedUntil > now ? u.quarantineReason : null,
       };
     });
   }
@@ -231,7 +286,6 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     u.breaker.onSuccess();
     if (wasOpen) {
       u.log.info('circuit closed; upstream answers again');
-      this.observer?.upstreamBreaker(u.name, 'closed');
       this.refreshState(u);
     }
   }
@@ -243,7 +297,6 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     const now = Date.now();
     if (u.breaker.onFailure(now)) {
       u.log.warn({ reason, consecutiveFailures: u.breaker.consecutiveFailures }, 'circuit opened; upstream gets no traffic for a while');
-      this.observer?.upstreamBreaker(u.name, 'open');
       this.refreshState(u);
       // Re-evaluate when the cooldown ends so waiting requests can probe it.
       setTimeout(() => this.refreshState(u), this.opts.breaker.cooldownMs + 5).unref();
@@ -254,7 +307,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     const best = this.bestTipHeight();
     const candidates: (Candidate & { u: Upstream; conn: UpstreamConnection })[] = [];
     for (const u of this.upstreams) {
-      if (u.wrongNetwork || options.excludeUpstreams?.has(u.name)) continue;
+      if (u.wrongNetwork || u.quarantinedUntil > now || options.excludeUpstreams?.has(u.name)) continue;
       if (!u.breaker.allows(now)) continue;
       if (options.tipSensitive && this.isLagging(u, best)) continue;
       const conns = u.openConns().filter((c) => !options.excludeConnections?.has(c));
@@ -277,17 +330,26 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   private computeState(u: Upstream, now: number): UpstreamState {
     if (u.wrongNetwork) return 'wrong-network';
     if (u.openConns().length === 0) return u.everConnected || u.failures > 0 ? 'down' : 'connecting';
+    if (u.quarantinedUntil > now) return 'quarantined';
     if (u.breaker.state(now) !== 'closed') return 'open-circuit';
     if (this.isLagging(u, this.bestTipHeight())) return 'lagging';
     return 'healthy';
   }
 
   private refreshState(u: Upstream): void {
+    // The breaker's state is reported here, so half-open (reached by time alone) shows too.
+    const breaker = u.breaker.state(Date.now());
+    if (breaker !== u.lastBreaker) {
+      u.lastBreaker = breaker;
+      this.observer?.upstreamBreaker(u.name, breaker);
+    }
     const state = this.computeState(u, Date.now());
     if (state !== u.lastState) {
-      if (u.lastState !== null) u.log.info({ from: u.lastState, to: state }, 'upstream state changed');
+      const previous = u.lastState;
+      if (previous !== null) u.log.info({ from: previous, to: state }, 'upstream state changed');
       u.lastState = state;
       this.observer?.upstreamState(u.name, state);
+      if (previous !== null && SERVING.has(previous) && !SERVING.has(state)) this.emit('unserving', u.name, state);
     }
     this.emit('change');
   }

@@ -373,7 +373,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     } catch (err) {
       conn.close();
       if (u.conns[slot] === conn) u.conns[slot] = null;
-      this.onConnectFailure(u, slot, err as Error);
+      this.onConnectFailure(u, slot, err as Error, endpoint);
       return;
     }
     if (this.closed) {
@@ -403,15 +403,19 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.refreshAll();
   }
 
-  private onConnectFailure(u: Upstream, slot: number, err: Error): void {
+  private onConnectFailure(u: Upstream, slot: number, err: Error, endpoint: UpstreamEndpoint): void {
     const wrongNetwork = err instanceof UpstreamError && err.kind === 'wrong-network';
     u.wrongNetwork = wrongNetwork;
     u.failures++;
-    // Try the other port (or address) of the same server next time.
-    if (!wrongNetwork && u.def.endpoints.length > 1) u.endpointIndex = (u.endpointIndex + 1) % u.def.endpoints.length;
+    // Try the other port (or address) of the same server next time; only once per failed endpoint,
+    // or two connections failing on the same port at once would switch to the other and straight back.
+    if (!wrongNetwork && u.def.endpoints.length > 1 && u.def.endpoints[u.endpointIndex] === endpoint) {
+      u.endpointIndex = (u.endpointIndex + 1) % u.def.endpoints.length;
+    }
     const delay = wrongNetwork ? this.opts.backoffMaxMs : this.backoff(u.failures);
-    if (slot === 0) {
-      const first = u.failures === 1 || wrongNetwork;
+    // The first failure is a warning whichever connection meets it (slots race); repeats come from slot 0 only.
+    const first = u.failures === 1 || (wrongNetwork && slot === 0);
+    if (first || slot === 0) {
       u.log[first ? 'warn' : 'debug'](
         { err: err.message, retryInMs: delay, failures: u.failures },
         wrongNetwork ? 'upstream is on the wrong network; not routing to it' : 'upstream unavailable',

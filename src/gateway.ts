@@ -12,6 +12,7 @@ import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { UPSTREAM_VERSIONS } from './protocol/methods.js';
 import { Router } from './routing/router.js';
+import { ChainTracker } from './chain/tracker.js';
 import { SubscriptionHub } from './subscriptions/hub.js';
 import { upstreamDefinition } from './upstream/definitions.js';
 import { UpstreamPool } from './upstream/pool.js';
@@ -30,6 +31,7 @@ export interface RunningGateway {
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly metrics: GatewayMetrics;
   readonly pool: UpstreamPool;
+  readonly tracker: ChainTracker;
   /** Re-reads every TLS listener's certificate and key (the CLI calls it on SIGHUP). */
   reloadTls(): void;
   /** Stops accepting, lets in-flight requests finish for up to shutdownGraceMs, then closes everything. */
@@ -38,8 +40,6 @@ export interface RunningGateway {
 
 /** Largest message accepted from an upstream: above ElectrumX's 8.1 MB MAX_SEND so big answers pass. */
 const UPSTREAM_MAX_MESSAGE_BYTES = 16_000_000;
-/** One attempt at one upstream; the wallet's request timeout bounds all attempts together. */
-const UPSTREAM_ATTEMPT_FRACTION = 1 / 3;
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = new GatewayMetrics();
@@ -53,15 +53,37 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       maxMessageBytes: UPSTREAM_MAX_MESSAGE_BYTES,
       backoffBaseMs: 250,
       backoffMaxMs: 30_000,
-      maxLagBlocks: 1,
-      pingIntervalMs: 60_000,
+      maxLagBlocks: config.pool.maxLagBlocks,
+      pingIntervalMs: config.pool.pingIntervalMs,
       breaker: { failureThreshold: 5, cooldownMs: 10_000 },
     },
     logger,
     metrics,
   );
-  const hub = new SubscriptionHub(pool, config.limits.requestTimeoutMs, logger);
-  const router = new Router(pool, { attemptTimeoutMs: Math.max(1000, Math.round(config.limits.requestTimeoutMs * UPSTREAM_ATTEMPT_FRACTION)) });
+  const tracker = new ChainTracker(
+    pool,
+    config.network,
+    {
+      keep: 200,
+      maxReorgDepth: config.pool.maxReorgDepth,
+      requestTimeoutMs: config.limits.requestTimeoutMs,
+      quarantineMs: config.pool.quarantineMs,
+    },
+    logger.child({ component: 'chain' }),
+  );
+  const hub = new SubscriptionHub(
+    pool,
+    tracker,
+    {
+      requestTimeoutMs: config.limits.requestTimeoutMs,
+      maxPerConnection: config.pool.maxSubscriptionsPerConnection,
+      maxTotal: config.limits.maxSubscriptions,
+    },
+    logger,
+    metrics,
+  );
+  metrics.watchSubscriptions(() => ({ sessions: hub.sessionSubscriptionCount, upstream: hub.scripthashCount }));
+  const router = new Router(pool, { attemptTimeoutMs: Math.min(config.pool.attemptTimeoutMs, config.limits.requestTimeoutMs) });
   const cost: CostOptions = {
     softLimit: config.cost.softLimit,
     hardLimit: config.cost.hardLimit,
@@ -116,9 +138,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           status: () => ({
             server: SERVER_SOFTWARE,
             network: config.network.name,
-            bestTipHeight: pool.bestTipHeight(),
+            tip: tracker.tip ? { height: tracker.tip.height, hash: tracker.hashAt(tracker.tip.height) } : null,
             sessions: listeners.reduce((n, l) => n + [...l.sessions()].length, 0),
-            subscriptions: { scripthashes: hub.scripthashCount },
+            subscriptions: { sessions: hub.sessionSubscriptionCount, upstream: hub.scripthashCount },
             costs: { ledger: ledger.state(), topGroups: ledger.top(10) },
             upstreams: pool.status(),
           }),
@@ -177,6 +199,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     admin: admin ? { host: admin.host, port: admin.port } : null,
     metrics,
     pool,
+    tracker,
     reloadTls: () => {
       for (const l of listeners) l.reloadTls();
     },

@@ -68,8 +68,32 @@ export const DEFAULT_COST_DECAY_PER_SECOND = 1;
 export const DEFAULT_ERROR_COST = 100;
 export const DEFAULT_MAX_DELAY_MS = 2500;
 
+/** Fulcrum's max_subs_per_ip and max_subs: a wallet rarely needs more than a few thousand. */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION = 75_000;
+export const DEFAULT_MAX_SUBSCRIPTIONS = 10_000_000;
+
+/** Blocks an upstream may trail the best tip and still get scripthash and broadcast traffic. */
+export const DEFAULT_MAX_LAG_BLOCKS = 1;
+/** Upstream subscriptions per upstream connection: two connections stay under Fulcrum's 75,000 per IP. */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 25_000;
+/** One try at one upstream; the wallet's request_timeout_ms bounds all tries together. */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 10_000;
+export const DEFAULT_PING_INTERVAL_MS = 60_000;
+/** How long an upstream that sent an invalid header or proof stays out of rotation. */
+export const DEFAULT_QUARANTINE_MS = 600_000;
+/** Deepest reorg followed; Fulcrum's max_reorg is 100. */
+export const DEFAULT_MAX_REORG_DEPTH = 100;
+
 export const DEFAULT_LOG_LEVEL: LoggingConfig['level'] = 'info';
 export const LOG_LEVELS: readonly LoggingConfig['level'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+
+/**
+ * One process: a single gateway holds one upstream subscription per
+ * scripthash and one cache; each extra worker (Node cluster) has its own.
+ * "auto" means one worker per core (os.availableParallelism()).
+ */
+export const DEFAULT_WORKERS: number | 'auto' = 1;
+export const MAX_WORKERS = 256;
 export const MAX_SHUTDOWN_GRACE_MS = 600_000;

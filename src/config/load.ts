@@ -49,6 +49,8 @@ export interface CliOverrides {
   /** HOST:PORT, or null to disable the admin listener. */
   readonly admin?: string | null;
   readonly logLevel?: string;
+  /** A number of worker processes or "auto" (--workers). */
+  readonly workers?: number | 'auto' | string;
 }
 
 export type LoadResult =
@@ -190,6 +192,11 @@ function applyOverrides(input: Record<string, unknown>, overrides: CliOverrides,
   if (overrides.admin !== undefined) {
     input['admin'] = overrides.admin;
     flags.push({ path: ['admin'], flag: '--admin' });
+  }
+  if (overrides.workers !== undefined) {
+    const w = overrides.workers;
+    input['workers'] = typeof w === 'string' && /^\d+$/.test(w.trim()) ? Number(w.trim()) : w;
+    flags.push({ path: ['workers'], flag: '--workers' });
   }
   if (overrides.logLevel !== undefined) {
     const logging = input['logging'];
@@ -348,6 +355,16 @@ function toGatewayConfig(
       maxUnsentBytes: file.limits.max_unsent_bytes,
       groupPrefixIpv4: file.limits.group_prefix_ipv4,
       groupPrefixIpv6: file.limits.group_prefix_ipv6,
+      maxSubscriptionsPerSession: file.limits.max_subscriptions_per_session,
+      maxSubscriptions: file.limits.max_subscriptions,
+    },
+    pool: {
+      maxLagBlocks: file.pool.max_lag_blocks,
+      maxSubscriptionsPerConnection: file.pool.max_subscriptions_per_connection,
+      attemptTimeoutMs: file.pool.attempt_timeout_ms,
+      pingIntervalMs: file.pool.ping_interval_ms,
+      quarantineMs: file.pool.quarantine_ms,
+      maxReorgDepth: file.pool.max_reorg_depth,
     },
     cost: {
       softLimit: file.cost.soft_limit,
@@ -361,6 +378,7 @@ function toGatewayConfig(
     },
     logging: { level: file.logging.level as LoggingConfig['level'] },
     shutdownGraceMs: file.shutdown_grace_ms,
+    workers: file.workers,
   };
 }
 

@@ -19,6 +19,8 @@ import {
   DEFAULT_REDIS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_WORKERS,
+  MAX_WORKERS,
   LOG_LEVELS,
   MAX_MAX_LINE_BYTES,
   MAX_REQUEST_TIMEOUT_MS,
@@ -36,7 +38,15 @@ import {
   DEFAULT_BANDWIDTH_UNIT_BYTES,
   DEFAULT_COST_DECAY_PER_SECOND,
   DEFAULT_ERROR_COST,
-  DEFAULT_MAX_DELAY_MS,
+DEFAULT_MAX_DELAY_MS,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
+  DEFAULT_MAX_SUBSCRIPTIONS,
+  DEFAULT_MAX_LAG_BLOCKS,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  DEFAULT_ATTEMPT_TIMEOUT_MS,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_QUARANTINE_MS,
+  DEFAULT_MAX_REORG_DEPTH,
 } from './defaults.js';
 import { parseHostPort, parseListenUrl, parseRedisUrl, parseUpstreamUrl, UrlError } from './urls.js';
 
@@ -117,6 +127,17 @@ export const limitsSchema = z.strictObject({
   max_unsent_bytes: intIn(65_536, 1_000_000_000).default(DEFAULT_MAX_UNSENT_BYTES),
   group_prefix_ipv4: intIn(0, 32).default(DEFAULT_GROUP_PREFIX_IPV4),
   group_prefix_ipv6: intIn(0, 128).default(DEFAULT_GROUP_PREFIX_IPV6),
+  max_subscriptions_per_session: intIn(1, 100_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION),
+  max_subscriptions: intIn(1, 1_000_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
+});
+
+export const poolSchema = z.strictObject({
+  max_lag_blocks: intIn(0, 1000).default(DEFAULT_MAX_LAG_BLOCKS),
+  max_subscriptions_per_connection: intIn(1, 100_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
+  attempt_timeout_ms: intIn(100, 3_600_000).default(DEFAULT_ATTEMPT_TIMEOUT_MS),
+  ping_interval_ms: intIn(1000, 3_600_000).default(DEFAULT_PING_INTERVAL_MS),
+  quarantine_ms: intIn(0, 86_400_000).default(DEFAULT_QUARANTINE_MS),
+  max_reorg_depth: intIn(1, 10_000).default(DEFAULT_MAX_REORG_DEPTH),
 });
 
 export const costSchema = z
@@ -135,6 +156,11 @@ export const costSchema = z
     path: ['hard_limit'],
   });
 
+/** A number of worker processes, or "auto" for one per core. */
+export const workersSchema = z.union([z.literal('auto'), intIn(1, MAX_WORKERS)], {
+  error: () => `expected a whole number of worker processes from 1 to ${MAX_WORKERS}, or "auto" for one per core`,
+});
+
 export const loggingSchema = z.strictObject({
   level: z.enum(LOG_LEVELS as [string, ...string[]]).default(DEFAULT_LOG_LEVEL),
 });
@@ -150,8 +176,10 @@ export const configFileSchema = z.strictObject({
   server: section(serverSchema.prefault({})),
   limits: section(limitsSchema.prefault({})),
   cost: section(costSchema.prefault({})),
+  pool: section(poolSchema.prefault({})),
   logging: section(loggingSchema.prefault({})),
   shutdown_grace_ms: intIn(0, MAX_SHUTDOWN_GRACE_MS).default(DEFAULT_SHUTDOWN_GRACE_MS),
+  workers: workersSchema.default(DEFAULT_WORKERS),
 });
 
 export type ConfigFileInput = z.input<typeof configFileSchema>;

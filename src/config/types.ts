@@ -67,6 +67,24 @@ export interface LimitsConfig {
   /** Sessions from the same /N (IPv4) or /M (IPv6) share a cost budget and the per-group session cap. */
   readonly groupPrefixIpv4: number;
   readonly groupPrefixIpv6: number;
+  /** Scripthashes one session may subscribe to. */
+  readonly maxSubscriptionsPerSession: number;
+  /** Unique scripthashes the gateway subscribes to upstream in all. */
+  readonly maxSubscriptions: number;
+}
+
+export interface PoolConfig {
+  /** An upstream more than this many blocks behind the best tip gets no tip-sensitive requests. */
+  readonly maxLagBlocks: number;
+  /** Upstream subscriptions one upstream connection may hold. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** One try at one upstream; requestTimeoutMs bounds all tries. */
+  readonly attemptTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  /** How long an upstream that sent invalid data stays out of rotation. */
+  readonly quarantineMs: number;
+  /** Deepest reorg the chain tracker follows. */
+  readonly maxReorgDepth: number;
 }
 
 export interface CostConfig {
@@ -102,7 +120,14 @@ export interface GatewayConfig {
   readonly server: ServerIdentityConfig;
   readonly limits: LimitsConfig;
   readonly cost: CostConfig;
+  readonly pool: PoolConfig;
   readonly logging: LoggingConfig;
   /** On SIGINT/SIGTERM, in-flight requests get this long to finish before the process exits. */
   readonly shutdownGraceMs: number;
+  /**
+   * Processes serving wallets (Node cluster), or "auto" for one per core; resolved when the
+   * gateway starts (cli/serve.ts), so the same file means the same thing on every machine.
+   * Optional only so hand-built test configs need not spell it out; config/load.ts always sets it.
+   */
+  readonly workers?: number | 'auto';
 }

@@ -25,7 +25,7 @@ import { addressArg, booleanArg, hexArg, nonNegativeIntegerArg, scripthashArg, s
 import { negotiate, parseClientRange, parseVersion, versionLess } from '../protocol/version.js';
 import { broadcastResultV10, formatTip, headerDict, headersForm, normalizeUpstreamError, outputAddress, type HeadersForm } from '../routing/legacy.js';
 import type { Router } from '../routing/router.js';
-import { toClientError } from '../routing/router.js';
+import { classifyFailure, toClientError } from '../routing/router.js';
 import type { HeaderTip, Subscriber, SubscriptionHub } from '../subscriptions/hub.js';
 import { SERVER_SOFTWARE } from '../version.js';
 import { selfPeers, serverBanner, serverFeatures } from './local-methods.js';
@@ -315,8 +315,14 @@ export class Session implements Subscriber {
         return r.headers.join('');
       }
       case 'blockchain.utxo.get_address': {
-        const raw = await this.forward('blockchain.transaction.get', [txHashArg(args[0])], CANONICAL, deadline);
-        return outputAddress(String(raw), nonNegativeIntegerArg(args[1], 'index'), network);
+        const txHash = txHashArg(args[0]);
+        const index = nonNegativeIntegerArg(args[1], 'index');
+        // The spec: null when the transaction does not exist, as for an index out of range.
+        const raw = await this.forward('blockchain.transaction.get', [txHash], CANONICAL, deadline).catch((err: unknown) => {
+          if (err instanceof RpcError && (err.code === ErrorCode.DAEMON_ERROR || err.code === ErrorCode.BAD_REQUEST) && classifyFailure(err) === 'definitive') return null;
+          throw err;
+        });
+        return raw === null ? null : outputAddress(String(raw), index, network);
       }
       case 'blockchain.transaction.get':
         // 1.0's height argument was always ignored by servers.
@@ -353,6 +359,10 @@ export class Session implements Subscriber {
   private async subscribe(scripthash: string, alias: string | null, deadline: number): Promise<string | null> {
     let names = this.aliases.get(scripthash);
     const fresh = !names;
+    const max = this.deps.config.limits.maxSubscriptionsPerSession;
+    if (fresh && this.aliases.size >= max) {
+      throw new RpcError(4, `subscription limit reached (${max} per session)`);
+    }
     if (!names) {
       names = new Set();
       this.aliases.set(scripthash, names);
@@ -476,11 +486,19 @@ function validateForwarded(method: string, args: unknown[]): void {
       if (args[1] !== undefined) args[1] = booleanArg(args[1], 'verbose');
       dropTrailingDefault(args, 1, false);
       break;
-    case 'blockchain.estimatefee':
+    case 'blockchain.estimatefee': {
       nonNegativeIntegerArg(args[0], 'number');
-      if (args[1] !== undefined && args[1] !== null) stringArg(args[1], 'mode');
       if (args[1] === null) args.pop();
+      if (args[1] === undefined) break;
+      // bitcoind's estimate_mode values. Checked here because any upstream failure becomes -1 below;
+      // "unset" is bitcoind's default, the same as sending no mode (which ElectrumX also accepts).
+      const mode = stringArg(args[1], 'mode');
+      if (!/^(economical|conservative|unset)$/i.test(mode)) {
+        throw new RpcError(ErrorCode.INVALID_PARAMS, `invalid mode: ${JSON.stringify(mode.slice(0, 40))} should be ECONOMICAL or CONSERVATIVE`);
+      }
+      if (/^unset$/i.test(mode)) args.pop();
       break;
+    }
     default:
       break;
   }

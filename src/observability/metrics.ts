@@ -8,12 +8,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { RequestOutcome } from '../upstream/connection.js';
 import type { BreakerState } from '../upstream/health.js';
 import { UPSTREAM_STATES, type PoolObserver, type UpstreamState } from '../upstream/pool.js';
+import type { HubObserver } from '../subscriptions/hub.js';
 
 const PREFIX = 'electrum_gateway_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
-export class GatewayMetrics implements PoolObserver {
+export class GatewayMetrics implements PoolObserver, HubObserver {
   readonly registry = new Registry();
   private readonly upstreamStateGauge = new Gauge({
     name: `${PREFIX}upstream_state`,
@@ -104,6 +105,46 @@ export class GatewayMetrics implements PoolObserver {
     help: 'Failed attempts to reach Redis for shared cost accounting',
     registers: [this.registry],
   });
+
+  private readonly notifications = new Counter({
+    name: `${PREFIX}notifications_sent_total`,
+    help: 'Notifications delivered to sessions, by kind (headers, scripthash)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private readonly resubscriptions = new Counter({
+    name: `${PREFIX}resubscriptions_total`,
+    help: 'Scripthash subscriptions moved to another upstream because theirs died, lagged or was quarantined',
+    registers: [this.registry],
+  });
+
+  notificationSent(kind: 'headers' | 'scripthash', sessions: number): void {
+    if (sessions > 0) this.notifications.inc({ kind }, sessions);
+  }
+
+  resubscribed(count: number): void {
+    this.resubscriptions.inc(count);
+  }
+
+  /** Subscription gauges read from the hub at scrape time. */
+  watchSubscriptions(read: () => { sessions: number; upstream: number }): void {
+    new Gauge({
+      name: `${PREFIX}session_subscriptions`,
+      help: 'Scripthash subscriptions held by sessions (one scripthash watched by 3 sessions counts 3)',
+      registers: [this.registry],
+      collect() {
+        this.set(read().sessions);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}upstream_subscriptions`,
+      help: 'Unique scripthash subscriptions the gateway holds on upstreams',
+      registers: [this.registry],
+      collect() {
+        this.set(read().upstream);
+      },
+    });
+  }
 
   ledgerState(state: 'local' | 'shared' | 'fallback'): void {
     for (const s of ['local', 'shared', 'fallback']) this.ledgerStateGauge.set({ state: s }, s === state ? 1 : 0);

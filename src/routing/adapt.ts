@@ -65,7 +65,7 @@ export function clientResult(method: string, canonical: unknown, clientVersion: 
 }
 
 /** Accepts both the 1.4 `hex` form and the 1.6 `headers` list; returns the 1.6 form. */
-function canonicalHeaders(raw: unknown): unknown {
+export function canonicalHeaders(raw: unknown): unknown {
   if (raw === null || typeof raw !== 'object') throw malformed('blockchain.block.headers', 'not an object');
   const r = raw as Record<string, unknown>;
   let headers: string[];

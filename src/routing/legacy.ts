@@ -74,7 +74,9 @@ const REJECT_PREFIX = 'the transaction was rejected by network rules.';
  * One form for each: ElectrumX's, the most widely deployed.
  */
 export function normalizeUpstreamError(method: string, err: RpcError): RpcError {
-  if (/history too large|too many history entries|history too long/i.test(err.message)) {
+  // ElectrumX: 10001 "history too large"; electrs-esplora: "Too many history entries";
+  // Fulcrum: -32603 "internal error: History for scripthash X exceeds max history N with M items!".
+  if (/history too large|too many history entries|history too long|exceeds max history/i.test(err.message)) {
     return new RpcError(10001, 'history too large');
   }
   if (method === 'blockchain.transaction.broadcast' && (err.code === ErrorCode.BAD_REQUEST || err.code === ErrorCode.DAEMON_ERROR)) {

@@ -1,28 +1,45 @@
 // SPDX-License-Identifier: MIT
 /**
- * Subscriptions shared by every session: one upstream subscription per
- * scripthash whatever the number of wallets watching it, the best tip seen
- * across upstreams for headers, and fan-out of notifications. When an
- * upstream goes away its scripthashes are subscribed again elsewhere and only
- * sessions whose status really changed hear about it (each session filters
- * against what it was last sent).
+ * Subscriptions shared by every session.
+ *
+ * - Headers: the chain tracker owns the tip; the hub fans each new tip out to
+ *   every session that subscribed (sessions drop repeats).
+ * - Scripthashes: the first session to subscribe makes ONE upstream
+ *   subscription, on the scripthash's sticky upstream, on whichever of that
+ *   upstream's connections holds the fewest (never more than
+ *   `maxPerConnection`); later sessions share it and notifications fan out.
+ *   The upstream subscription is dropped when the last session leaves.
+ * - Failover: when an upstream dies, lags, is quarantined or its circuit
+ *   opens, its scripthashes are subscribed again on their new sticky upstream;
+ *   a session hears of it only if the status differs from what it was told.
  */
+import type { ChainTracker } from '../chain/tracker.js';
 import type { Logger } from '../observability/logger.js';
-import { isHexOfLength } from '../protocol/bitcoin/hash.js';
+import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { canonicalStatus, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
 import type { UpstreamConnection } from '../upstream/connection.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import type { HeaderTip, UpstreamPool } from '../upstream/pool.js';
 
-export interface HeaderTip {
-  readonly height: number;
-  /** 80-byte header, hex. */
-  readonly hex: string;
-}
+export type { HeaderTip };
 
 export interface Subscriber {
   notifyHeaders(tip: HeaderTip): void;
   notifyScripthash(scripthash: string, status: string | null): void;
+}
+
+export interface HubOptions {
+  readonly requestTimeoutMs: number;
+  /** Upstream subscriptions on one connection (ElectrumX and Fulcrum cap them per session and per IP). */
+  readonly maxPerConnection: number;
+  /** Unique scripthashes the gateway subscribes to in all. */
+  readonly maxTotal: number;
+}
+
+/** What the metrics room learns from the hub. */
+export interface HubObserver {
+  notificationSent(kind: 'headers' | 'scripthash', sessions: number): void;
+  resubscribed(count: number): void;
 }
 
 interface ScripthashEntry {
@@ -37,25 +54,31 @@ interface ScripthashEntry {
 }
 
 const SCRIPTHASH = 'blockchain.scripthash.subscribe';
+/** Fulcrum's code for a limit reached. */
+const LIMIT_EXCEEDED = 4;
 
 export class SubscriptionHub {
-  private tipValue: HeaderTip | null = null;
   private readonly headerSubscribers = new Set<Subscriber>();
   private readonly scripthashes = new Map<string, ScripthashEntry>();
+  /** Upstream subscriptions held per connection. */
+  private readonly perConnection = new Map<UpstreamConnection, number>();
+  /** Scripthashes with subscribers but no upstream subscription: no upstream could take them yet. */
+  private readonly orphans = new Set<string>();
 
   constructor(
     private readonly pool: UpstreamPool,
-    private readonly requestTimeoutMs: number,
+    private readonly tracker: ChainTracker,
+    private readonly opts: HubOptions,
     private readonly logger: Logger,
+    private readonly observer?: HubObserver,
   ) {
-    pool.on('ready', () => this.onUpstreamReady());
-    pool.on('lost', (conn) => this.onUpstreamLost(conn));
-    pool.on('tip', (_upstream, tip) => this.offerTip(tip));
+    pool.on('ready', () => this.adoptOrphans());
+    // An upstream catching up or leaving quarantine shows as a change, not a new connection.
+    pool.on('change', () => this.adoptOrphans());
+    pool.on('lost', (conn) => this.moveOff((c) => c === conn, conn.name));
+    pool.on('unserving', (name) => this.moveOff((c) => c.name === name, name));
     pool.on('notification', (conn, method, params) => this.onNotification(conn, method, params));
-  }
-
-  get tip(): HeaderTip | null {
-    return this.tipValue;
+    tracker.on('tip', (tip) => this.fanOutTip(tip));
   }
 
   /** Unique scripthashes with an upstream subscription (or one being made). */
@@ -63,20 +86,26 @@ export class SubscriptionHub {
     return this.scripthashes.size;
   }
 
-  /** Resolves with the current tip; the subscriber hears of later tips only after this answer. */
+  /** Session subscriptions summed over scripthashes (a scripthash watched by 3 sessions counts 3). */
+  get sessionSubscriptionCount(): number {
+    let n = 0;
+    for (const e of this.scripthashes.values()) n += e.subscribers.size;
+    return n;
+  }
+
+  /** Resolves with the tracker's tip; the subscriber hears of later tips only after this answer. */
   async subscribeHeaders(sub: Subscriber, deadline: number): Promise<HeaderTip> {
-    if (!this.tipValue) {
-      // Every pool connection follows headers before it is handed out, so one being ready means a tip is known.
-      await this.pool.acquire(deadline);
-    }
-    if (!this.tipValue) throw new Error('upstream gave no tip');
+    const tip = this.tracker.tip ?? (await this.nextTip(deadline));
     this.headerSubscribers.add(sub);
-    return this.tipValue;
+    return tip;
   }
 
   async subscribeScripthash(sub: Subscriber, scripthash: string, deadline: number): Promise<string | null> {
     let entry = this.scripthashes.get(scripthash);
     if (!entry) {
+      if (this.scripthashes.size >= this.opts.maxTotal) {
+        throw new RpcError(LIMIT_EXCEEDED, `subscription limit reached (${this.opts.maxTotal} scripthashes on this server)`);
+      }
       entry = { subscribers: new Set(), conn: null, status: null, inflight: null, seq: 0 };
       this.scripthashes.set(scripthash, entry);
     }
@@ -105,16 +134,35 @@ export class SubscriptionHub {
     for (const sh of scripthashes) this.unsubscribeScripthash(sub, sh);
   }
 
+  private nextTip(deadline: number): Promise<HeaderTip> {
+    return new Promise((resolve, reject) => {
+      const onTip = (tip: HeaderTip): void => {
+        clearTimeout(timer);
+        resolve(tip);
+      };
+      const timer = setTimeout(
+        () => {
+          this.tracker.off('tip', onTip);
+          reject(new RpcError(ErrorCode.UNAVAILABLE, 'no verified chain tip yet; try again shortly'));
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      this.tracker.once('tip', onTip);
+    });
+  }
+
   private subscribeUpstream(scripthash: string, entry: ScripthashEntry, deadline: number): Promise<string | null> {
     const run = async (): Promise<string | null> => {
       const excludeConnections = new Set<UpstreamConnection>();
       for (;;) {
-        const conn = await this.pool.acquire(deadline, { key: scripthash, tipSensitive: true, excludeConnections });
+        const sticky = await this.pool.acquire(deadline, { key: scripthash, tipSensitive: true, excludeConnections });
+        const conn = this.roomiest(sticky);
         try {
           const status = await conn.request(SCRIPTHASH, [scripthash], Math.max(1, deadline - Date.now()));
-          entry.status = await this.canonical(conn, scripthash, status, deadline);
-          entry.conn = conn;
-          return entry.status;
+          const canonical = await this.canonical(conn, scripthash, status, deadline);
+          this.attach(entry, conn);
+          entry.status = canonical;
+          return canonical;
         } catch (err) {
           if (!conn.isOpen && Date.now() < deadline) {
             excludeConnections.add(conn);
@@ -129,6 +177,35 @@ export class SubscriptionHub {
     });
     entry.inflight = p;
     return p;
+  }
+
+  /** The connection of the same upstream holding the fewest subscriptions, under the per-connection cap. */
+  private roomiest(sticky: UpstreamConnection): UpstreamConnection {
+    let best: UpstreamConnection | null = null;
+    for (const c of this.pool.siblings(sticky)) {
+      const n = this.perConnection.get(c) ?? 0;
+      if (n < this.opts.maxPerConnection && (best === null || n < (this.perConnection.get(best) ?? 0))) best = c;
+    }
+    if (!best) {
+      throw new RpcError(LIMIT_EXCEEDED, `subscription limit reached on upstream ${sticky.name}; raise max_connections or add upstreams`);
+    }
+    return best;
+  }
+
+  private attach(entry: ScripthashEntry, conn: UpstreamConnection): void {
+    if (entry.conn === conn) return;
+    this.detach(entry);
+    entry.conn = conn;
+    this.perConnection.set(conn, (this.perConnection.get(conn) ?? 0) + 1);
+  }
+
+  private detach(entry: ScripthashEntry): void {
+    const old = entry.conn;
+    if (!old) return;
+    const n = (this.perConnection.get(old) ?? 1) - 1;
+    if (n <= 0) this.perConnection.delete(old);
+    else this.perConnection.set(old, n);
+    entry.conn = null;
   }
 
   /**
@@ -147,72 +224,88 @@ export class SubscriptionHub {
 
   private dropEntry(scripthash: string, entry: ScripthashEntry): void {
     this.scripthashes.delete(scripthash);
+    this.orphans.delete(scripthash);
     const conn = entry.conn;
-    // Servers before 1.4.2 have no unsubscribe; their subscription ends with the connection.
+    this.detach(entry);
+    this.unsubscribeUpstream(conn, scripthash);
+  }
+
+  /** Servers before 1.4.2 have no unsubscribe; their subscription ends with the connection. */
+  private unsubscribeUpstream(conn: UpstreamConnection | null, scripthash: string): void {
     if (conn?.isOpen && conn.version && !versionLess(conn.version, '1.4.2')) {
-      conn.request('blockchain.scripthash.unsubscribe', [scripthash], this.requestTimeoutMs).catch(() => undefined);
+      conn.request('blockchain.scripthash.unsubscribe', [scripthash], this.opts.requestTimeoutMs).catch(() => undefined);
     }
   }
 
-  private onUpstreamReady(): void {
-    for (const [sh, entry] of this.scripthashes) {
-      if (!entry.conn && !entry.inflight) this.resubscribe(sh, entry);
+  /** Scripthashes that lost their upstream while none could take them: try again now one is up. */
+  private adoptOrphans(): void {
+    if (this.orphans.size === 0 || this.pool.ready().length === 0) return;
+    for (const sh of [...this.orphans]) {
+      this.orphans.delete(sh);
+      const entry = this.scripthashes.get(sh);
+      if (entry && !entry.conn && !entry.inflight) this.resubscribe(sh, entry);
     }
   }
 
-  private onUpstreamLost(conn: UpstreamConnection): void {
+  /** Moves every subscription held where `held` says to a new sticky upstream. */
+  private moveOff(held: (conn: UpstreamConnection) => boolean, upstream: string): void {
     let moved = 0;
     for (const [sh, entry] of this.scripthashes) {
-      if (entry.conn !== conn) continue;
-      entry.conn = null;
+      if (!entry.conn || !held(entry.conn)) continue;
+      const old = entry.conn;
+      this.detach(entry);
+      // The old upstream may still be connected (lagging, quarantined): stop its notifications reaching us.
+      this.unsubscribeUpstream(old, sh);
       moved++;
       this.resubscribe(sh, entry);
     }
-    if (moved > 0) this.logger.info({ upstream: conn.name, scripthashes: moved }, 'moving subscriptions off a lost upstream');
+    if (moved > 0) {
+      this.observer?.resubscribed(moved);
+      this.logger.info({ upstream, scripthashes: moved }, 'moving subscriptions to other upstreams');
+    }
   }
 
   private resubscribe(scripthash: string, entry: ScripthashEntry): void {
-    if (this.pool.ready().length === 0) return; // picked up again on the next 'ready'
+    if (this.pool.ready().length === 0) {
+      this.orphans.add(scripthash); // picked up again when an upstream comes up
+      return;
+    }
     const previous = entry.status;
-    this.subscribeUpstream(scripthash, entry, Date.now() + this.requestTimeoutMs)
+    this.subscribeUpstream(scripthash, entry, Date.now() + this.opts.requestTimeoutMs)
       .then((status) => {
         if (status !== previous) this.fanOut(scripthash, entry);
       })
       .catch((err: Error) => {
+        if (this.scripthashes.get(scripthash) === entry && !entry.conn) this.orphans.add(scripthash);
         this.logger.warn({ scripthash, err: err.message }, 'resubscription failed; will retry when an upstream comes up');
       });
   }
 
   private onNotification(conn: UpstreamConnection, method: string, params: unknown[]): void {
-    if (method === SCRIPTHASH) {
-      const [sh, status] = params;
-      if (typeof sh !== 'string') return;
-      const entry = this.scripthashes.get(sh);
-      if (!entry || entry.conn !== conn) return;
-      const seq = ++entry.seq;
-      this.canonical(conn, sh, status, Date.now() + this.requestTimeoutMs).then(
-        (canonical) => {
-          if (entry.conn !== conn || entry.seq !== seq) return;
-          entry.status = canonical;
-          this.fanOut(sh, entry);
-        },
-        (err: Error) => this.logger.warn({ upstream: conn.name, scripthash: sh, err: err.message }, 'could not confirm a status notification'),
-      );
-    }
+    if (method !== SCRIPTHASH) return;
+    const [sh, status] = params;
+    if (typeof sh !== 'string') return;
+    const entry = this.scripthashes.get(sh);
+    // Only the connection holding the subscription speaks for it; leftovers elsewhere are ignored.
+    if (!entry || entry.conn !== conn) return;
+    const seq = ++entry.seq;
+    this.canonical(conn, sh, status, Date.now() + this.opts.requestTimeoutMs).then(
+      (canonical) => {
+        if (entry.conn !== conn || entry.seq !== seq) return;
+        entry.status = canonical;
+        this.fanOut(sh, entry);
+      },
+      (err: Error) => this.logger.warn({ upstream: conn.name, scripthash: sh, err: err.message }, 'could not confirm a status notification'),
+    );
   }
 
-  /** The walking skeleton's tip rule: take the highest well-formed header any upstream offers. */
-  private offerTip(value: unknown): void {
-    if (value === null || typeof value !== 'object') return;
-    const { height, hex } = value as { height?: unknown; hex?: unknown };
-    if (typeof height !== 'number' || !isHexOfLength(hex, 80)) return;
-    const current = this.tipValue;
-    if (current && (height < current.height || (height === current.height && hex === current.hex))) return;
-    this.tipValue = { height, hex: hex.toLowerCase() };
-    for (const sub of this.headerSubscribers) sub.notifyHeaders(this.tipValue);
+  private fanOutTip(tip: HeaderTip): void {
+    for (const sub of this.headerSubscribers) sub.notifyHeaders(tip);
+    this.observer?.notificationSent('headers', this.headerSubscribers.size);
   }
 
   private fanOut(scripthash: string, entry: ScripthashEntry): void {
     for (const sub of entry.subscribers) sub.notifyScripthash(scripthash, entry.status);
+    this.observer?.notificationSent('scripthash', entry.subscribers.size);
   }
 }

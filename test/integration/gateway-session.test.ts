@@ -11,15 +11,17 @@ import { after, before, describe, it } from 'node:test';
 import { networkByName } from '../../src/config/networks.js';
 import { SERVER_SOFTWARE } from '../../src/version.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { regtestHeaders } from '../helpers/regtest-headers.js';
 import { RpcCallError, RpcClient, connectNegotiated } from '../helpers/rpc-client.js';
 
 const REGTEST_GENESIS = networkByName('regtest').genesisHash;
 const MAX_LINE = 4096;
 const TIP = 200;
 
-/** A deterministic fake 80-byte header for height h (distinct per height). */
+/** Real regtest headers: the gateway's chain tracker verifies what upstreams send. */
+const HEADERS = regtestHeaders(TIP);
 function fakeHeader(h: number): string {
-  return h.toString(16).padStart(8, '0').repeat(20);
+  return HEADERS[h]!;
 }
 
 /**
@@ -81,6 +83,12 @@ class ScriptedUpstream {
           case 'blockchain.headers.subscribe':
             reply({ height: TIP, hex: fakeHeader(TIP) });
             break;
+          case 'blockchain.block.headers': {
+            const [start, count] = msg.params as [number, number];
+            const hs = HEADERS.slice(start, Math.min(start + count, TIP + 1));
+            reply({ count: hs.length, headers: hs, max: 2016 });
+            break;
+          }
           case 'blockchain.block.header': {
             const h = msg.params[0] as number;
             if (h > TIP) {

@@ -94,6 +94,16 @@ describe('defaults', () => {
       maxUnsentBytes: 8_000_000,
       groupPrefixIpv4: 24,
       groupPrefixIpv6: 48,
+      maxSubscriptionsPerSession: 75_000,
+      maxSubscriptions: 10_000_000,
+    });
+    assert.deepEqual(c.pool, {
+      maxLagBlocks: 1,
+      maxSubscriptionsPerConnection: 25_000,
+      attemptTimeoutMs: 10_000,
+      pingIntervalMs: 60_000,
+      quarantineMs: 600_000,
+      maxReorgDepth: 100,
     });
     assert.deepEqual(c.cost, {
       softLimit: 1000,
@@ -520,6 +530,8 @@ describe('schema introspection', () => {
       'max_unsent_bytes',
       'group_prefix_ipv4',
       'group_prefix_ipv6',
+      'max_subscriptions_per_session',
+      'max_subscriptions',
     ]);
     assert.deepEqual(allowedKeysAt(['upstreams', 0]), ['url', 'name']);
     assert.deepEqual(allowedKeysAt(['server', 'hosts', 'x.example']), ['tcp_port', 'ssl_port', 'ws_port', 'wss_port']);

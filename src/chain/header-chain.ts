@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The best chain of headers the gateway has verified: each links to the one
+ * before it, meets its proof of work and carries the bits the retarget rules
+ * expect. Holds a window of recent headers (enough for a retarget period) with
+ * their cumulative work, so a competing branch can be weighed against it.
+ * Pure: it never fetches; the tracker feeds it.
+ */
+import type { Network } from '../config/networks.js';
+import { blockHash, checkProofOfWork, parseHeader, workForBits } from '../protocol/bitcoin/header.js';
+import { checkBits, timespanStartHeight, type HeaderFacts } from './difficulty.js';
+
+export interface ChainHeader extends HeaderFacts {
+  readonly hex: string;
+  readonly hash: string;
+  readonly prevHash: string;
+  /** Work from the window's base up to and including this header. */
+  readonly work: bigint;
+}
+
+export type BranchVerdict =
+  | { readonly ok: true; readonly headers: readonly ChainHeader[]; readonly work: bigint }
+  | { readonly ok: false; readonly reason: string; readonly height: number };
+
+export class HeaderChain {
+  private readonly byHeight = new Map<number, ChainHeader>();
+  private base = -1;
+  private top = -1;
+
+  /** `keep` headers stay in memory; at least one retarget period more, so retargets can be checked. */
+  constructor(
+    private readonly network: Network,
+    private readonly keep: number,
+  ) {}
+
+  get tip(): ChainHeader | null {
+    return this.top < 0 ? null : this.byHeight.get(this.top)!;
+  }
+
+  /** The lowest height held. */
+  get baseHeight(): number {
+    return this.base;
+  }
+
+  get(height: number): ChainHeader | undefined {
+    return this.byHeight.get(height);
+  }
+
+  hashAt(height: number): string | undefined {
+    return this.byHeight.get(height)?.hash;
+  }
+
+  /**
+   * Verifies consecutive headers from `startHeight`. The first links to our
+   * header at startHeight-1 unless `anchor` is set (the first run we trust,
+   * then verify from). Retargets whose period start is outside what we hold
+   * can only be taken on trust while anchoring.
+   */
+  verifyBranch(startHeight: number, hexes: readonly string[], anchor = false): BranchVerdict {
+    const out: ChainHeader[] = [];
+    let prev: ChainHeader | undefined = anchor ? undefined : this.byHeight.get(startHeight - 1);
+    if (!anchor && !prev) return { ok: false, reason: `no header at ${startHeight - 1} to link to`, height: startHeight };
+    let work = prev?.work ?? 0n;
+    for (let i = 0; i < hexes.length; i++) {
+      const height = startHeight + i;
+      const hex = hexes[i]!.toLowerCase();
+      let parsed;
+      try {
+        parsed = parseHeader(hex);
+      } catch (err) {
+        return { ok: false, reason: `malformed header: ${(err as Error).message}`, height };
+      }
+      const pow = checkProofOfWork(hex, this.network);
+      if (!pow.ok) return { ok: false, reason: `proof of work: ${pow.reason}`, height };
+      if (prev && parsed.prevHash !== prev.hash) return { ok: false, reason: `does not link to ${prev.hash} at ${prev.height}`, height };
+      if (prev) {
+        const startAt = timespanStartHeight(this.network, height);
+        const periodStart = startAt >= startHeight ? out[startAt - startHeight] : this.byHeight.get(startAt);
+        const facts = { height, bits: parsed.bits, time: parsed.time };
+        const bits = checkBits(this.network, facts, prev, periodStart ?? null);
+        if (!bits.ok && !(anchor && !periodStart)) return { ok: false, reason: bits.reason, height };
+      }
+      work += workForBits(parsed.bits);
+      const header: ChainHeader = { height, hex, hash: blockHash(hex), prevHash: parsed.prevHash, bits: parsed.bits, time: parsed.time, work };
+      out.push(header);
+      prev = header;
+    }
+    return { ok: true, headers: out, work: work - (this.byHeight.get(startHeight - 1)?.work ?? 0n) };
+  }
+
+  /** Work of our chain above `height` (0 when height is our tip). */
+  workAbove(height: number): bigint {
+    const tip = this.tip;
+    const at = this.byHeight.get(height);
+    if (!tip || !at) return 0n;
+    return tip.work - at.work;
+  }
+
+  /**
+   * Makes a verified branch ours: headers above its start are replaced.
+   * Returns the hashes it orphaned, lowest first.
+   */
+  adopt(branch: readonly ChainHeader[], anchor = false): string[] {
+    if (branch.length === 0) return [];
+    const start = branch[0]!.height;
+    const orphaned: string[] = [];
+    if (anchor) {
+      this.byHeight.clear();
+      this.base = start;
+    } else {
+      for (let h = start; h <= this.top; h++) {
+        const old = this.byHeight.get(h);
+        if (old) orphaned.push(old.hash);
+        this.byHeight.delete(h);
+      }
+    }
+    for (const header of branch) this.byHeight.set(header.height, header);
+    this.top = branch[branch.length - 1]!.height;
+    const minKeep = Math.max(this.keep, this.network.retarget.interval + 2);
+    while (this.top - this.base + 1 > minKeep) this.byHeight.delete(this.base++);
+    return orphaned;
+  }
+}

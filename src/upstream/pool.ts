@@ -110,6 +110,8 @@ class Upstream {
   endpointIndex = 0;
   wrongNetwork = false;
   everConnected = false;
+  /** Connections past their handshake and headers subscription (others may be open but still handshaking). */
+  readonly readyConns = new Set<UpstreamConnection>();
   lastState: UpstreamState | null = null;
   quarantinedUntil = 0;
   quarantineReason: string | null = null;
@@ -380,7 +382,10 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       conn.close();
       return;
     }
-    const firstConn = u.openConns().length === 1;
+    // Counted from the connections that became ready, not the open ones: two connecting together
+    // are both open by the time either gets here, and the upstream's comeback would go unnoticed.
+    u.readyConns.add(conn);
+    const firstConn = u.readyConns.size === 1;
     u.failures = 0;
     u.wrongNetwork = false;
     if (u.everConnected && firstConn) this.observer?.upstreamReconnect(u.name);
@@ -393,8 +398,9 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     });
     conn.once('close', (reason) => {
       if (u.conns[slot] === conn) u.conns[slot] = null;
+      u.readyConns.delete(conn);
       if (this.closed) return;
-      if (u.openConns().length === 0) u.log.warn({ err: reason?.message ?? 'closed' }, 'upstream connection lost');
+      if (u.readyConns.size === 0) u.log.warn({ err: reason?.message ?? 'closed' }, 'upstream connection lost');
       this.emit('lost', conn);
       this.refreshState(u);
       this.schedule(u, slot, this.backoff(1));

@@ -44,6 +44,8 @@ export interface SimulatorStats {
   scripthashSubscriptions: number;
   /** Extension: connections accepted since start. */
   totalConnections: number;
+  /** Extension: connections closed at accept by the per-IP cap (setMaxClientsPerIp). */
+  refusedConnections: number;
 }
 
 const DEFAULT_SERVER_VERSION = 'ElectrumX 1.18.0';
@@ -64,7 +66,11 @@ export class Simulator {
     drops: new Set<string>(),
     lie: null,
     feeEstimates: true,
+    padding: false,
   };
+  /** Extension: Fulcrum's max_clients_per_ip; 0 = no cap. */
+  private maxClientsPerIp = 0;
+  private refusedConnections = 0;
   private readonly hostApi: SimHost;
 
   private constructor(opts: SimulatorOptions) {
@@ -125,6 +131,7 @@ export class Simulator {
       connections: this.sessions.size,
       scripthashSubscriptions: subs,
       totalConnections: this.totalConnections,
+      refusedConnections: this.refusedConnections,
     };
   }
 
@@ -221,6 +228,23 @@ export class Simulator {
     this.knobs.feeEstimates = enabled;
   }
 
+  /**
+   * Extension: ElectrumX 1.18+ output padding (PaddedWriter in server.ts): replies padded with
+   * spaces to power-of-two packets of >= 1024 bytes, several per packet, small ones held up to 1 s.
+   */
+  setPadding(enabled: boolean): void {
+    this.knobs.padding = enabled;
+  }
+
+  /**
+   * Extension: like Fulcrum's max_clients_per_ip (default 12 there): a connection from an IP
+   * that already has `n` open is closed at accept. 0 removes the cap. Open connections stay.
+   */
+  setMaxClientsPerIp(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`max clients per IP must be a non-negative integer, got ${n}`);
+    this.maxClientsPerIp = n;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   private listen(): Promise<void> {
@@ -239,6 +263,16 @@ export class Simulator {
   }
 
   private accept(socket: net.Socket): void {
+    if (this.maxClientsPerIp > 0) {
+      let fromIp = 0;
+      for (const s of this.sessions) if (s.remoteAddress === socket.remoteAddress) fromIp++;
+      if (fromIp >= this.maxClientsPerIp) {
+        this.refusedConnections++;
+        socket.on('error', () => undefined);
+        socket.destroy();
+        return;
+      }
+    }
     this.totalConnections++;
     const session = new Session(this.hostApi, socket, (s) => this.sessions.delete(s));
     this.sessions.add(session);
@@ -308,6 +342,12 @@ export class Simulator {
       case 'sim.addRawTransaction':
         if (typeof a[0] !== 'string') throw new Error('sim.addRawTransaction: raw hex must be a string');
         return this.addRawTransaction(a[0]);
+      case 'sim.setPadding':
+        this.setPadding(a[0] !== false);
+        return true;
+      case 'sim.setMaxClientsPerIp':
+        this.setMaxClientsPerIp(num(a[0], 'n'));
+        return true;
       case 'sim.tip':
         return { height: this.tipHeight(), hash: this.blockHash(this.tipHeight()) };
       case 'sim.stats':

@@ -41,6 +41,8 @@ export interface SimHost {
     drops: Set<string>;
     lie: LieKind | null;
     feeEstimates: boolean;
+    /** Extension: ElectrumX 1.18+ PaddedRSTransport behaviour on this TCP port (see PaddedWriter). */
+    padding: boolean;
   };
   countRequest(method: string): void;
   /** Tell every session that the chain or mempool changed (after a broadcast). */
@@ -318,6 +320,8 @@ export class Session {
   /** scripthash -> last status sent (subscribe answer or notification). */
   readonly subs = new Map<string, string | null>();
   private closed = false;
+  /** Extension: created on the first write with the padding knob on. */
+  private padder: PaddedWriter | null = null;
 
   constructor(
     readonly host: SimHost,
@@ -332,18 +336,32 @@ export class Session {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.closed = true;
+      this.padder?.stop();
       this.onClose(this);
     });
   }
 
   destroy(): void {
     this.closed = true;
+    this.padder?.stop();
     this.socket.destroy();
   }
 
   private write(obj: unknown): void {
     if (this.closed || this.socket.destroyed || this.socket.writableEnded) return;
-    this.socket.write(JSON.stringify(obj) + '\n');
+    const text = JSON.stringify(obj) + '\n';
+    if (this.host.knobs.padding) {
+      this.padder ??= new PaddedWriter(this.socket);
+      this.padder.write(text);
+      return;
+    }
+    this.padder?.flush();
+    this.socket.write(text);
+  }
+
+  /** Extension: the client's address, for the per-IP connection cap. */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
   }
 
   private later(fn: () => void): void {
@@ -689,6 +707,89 @@ export class Session {
         this.subs.set(sh, status);
         this.notify('blockchain.scripthash.subscribe', [sh, status]);
       }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ padding (extension)
+
+/**
+ * What ElectrumX 1.18+ does to TCP/SSL output (its PaddedRSTransport, a
+ * countermeasure against traffic analysis), re-implemented from its
+ * description:
+ *
+ *  - replies go into a send buffer; the buffer is written out only when it
+ *    holds at least 1024 bytes, or nothing was sent for a second, or the
+ *    session has sent fewer than 1024 bytes so far (1.19 exempts the start of
+ *    a session); otherwise it waits for the second to pass (ElectrumX polls
+ *    twice a second, so a real server holds a reply 1 to 1.5 s; here the
+ *    timer fires at exactly 1 s);
+ *  - what is written is padded with spaces just before the last message's
+ *    closing "}" or "]" to a power of two of at least 1024 bytes, so one
+ *    packet can carry several replies; when padding the whole buffer would
+ *    waste more than padding a prefix of it to half that size, only the
+ *    prefix goes now and the rest waits.
+ *
+ * WebSocket output is not padded by ElectrumX; the simulator only speaks TCP.
+ */
+export class PaddedWriter {
+  static readonly MIN_PACKET = 1024;
+  static readonly HOLD_MS = 1000;
+  private buf: Buffer = Buffer.alloc(0);
+  private lastSend = performance.now();
+  private sent = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Packets written, for tests. */
+  packets = 0;
+
+  constructor(private readonly socket: net.Socket) {}
+
+  write(text: string): void {
+    this.buf = Buffer.concat([this.buf, Buffer.from(text, 'utf8')]);
+    this.consume(false);
+  }
+
+  /** Sends everything buffered now (padding off again). */
+  flush(): void {
+    while (this.buf.length > 0) this.consume(true);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.buf = Buffer.alloc(0);
+  }
+
+  private consume(force: boolean): void {
+    if (this.socket.destroyed || this.socket.writableEnded) return this.stop();
+    if (this.buf.length === 0) return;
+    const now = performance.now();
+    const due = force || this.buf.length >= PaddedWriter.MIN_PACKET || now - this.lastSend >= PaddedWriter.HOLD_MS || this.sent < PaddedWriter.MIN_PACKET;
+    if (due) {
+      const buf = this.buf;
+      // (1) everything, padded to the next power of two
+      const large = Math.max(PaddedWriter.MIN_PACKET, 2 ** Math.ceil(Math.log2(buf.length + 1)));
+      const padLarge = large - buf.length;
+      // (2) the messages that fit in half of that, the rest later
+      const small = Math.max(PaddedWriter.MIN_PACKET, large / 2);
+      const lastNl = buf.lastIndexOf(0x0a, small - 1);
+      const smallPayload = lastNl === -1 ? -1 : lastNl + 1;
+      const padSmall = smallPayload === -1 ? Infinity : small - smallPayload;
+      const [pad, take] = force || padLarge <= padSmall ? [padLarge, buf.length] : [padSmall, smallPayload];
+      // spaces go inside the JSON, before the closing "}\n" or "]\n" of the last message taken
+      const packet = Buffer.concat([buf.subarray(0, take - 2), Buffer.alloc(pad, 0x20), buf.subarray(take - 2, take)]);
+      this.socket.write(packet);
+      this.packets++;
+      this.sent += packet.length;
+      this.lastSend = performance.now();
+      this.buf = buf.subarray(take);
+    }
+    if (this.buf.length > 0 && !force && !this.timer) {
+      const wait = Math.max(1, this.lastSend + PaddedWriter.HOLD_MS - performance.now());
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.consume(false);
+      }, wait);
     }
   }
 }

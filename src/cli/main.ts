@@ -5,7 +5,7 @@
  *
  *   electrum-gateway serve [--config FILE] [--listen URL]... [--upstream URL]...
  *                          [--network NAME] [--redis URL|none] [--admin HOST:PORT|none]
- *                          [--log-level LEVEL]
+ *                          [--log-level LEVEL] [--workers N|auto]
  *   electrum-gateway check-config FILE
  *
  * Unknown commands and flags are errors (exit 1). See docs/configuration.md.
@@ -73,6 +73,11 @@ export async function main(argv: readonly string[]): Promise<void> {
             type: 'string',
             describe: `Log level: ${LOG_LEVELS.join(', ')}`,
             requiresArg: true,
+          })
+          .option('workers', {
+            type: 'string',
+            describe: 'Worker processes sharing the listeners (Node cluster): a number, or "auto" for one per core',
+            requiresArg: true,
           }),
       async (args) => {
         let overrides;
@@ -89,6 +94,9 @@ export async function main(argv: readonly string[]): Promise<void> {
           if (err instanceof UsageError) fail(err.message);
           throw err;
         }
+        const workers: unknown = args.workers;
+        if (Array.isArray(workers)) fail(`--workers given ${workers.length} times; give it once`);
+        if (workers !== undefined) overrides = { ...overrides, workers: String(workers) };
         const config = args.config;
         if (Array.isArray(config)) fail('--config given more than once; give it once');
         await serve({ configFile: config ?? null, overrides });

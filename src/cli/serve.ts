@@ -3,10 +3,17 @@
  * `electrum-gateway serve`: load the config (file and/or flags), build the
  * logger, start the gateway, and close it cleanly on SIGINT/SIGTERM.
  *
+ * With `workers` above 1 the process becomes a Node cluster primary that
+ * forks the workers (each re-runs this command and serves the gateway on the
+ * shared listening sockets), forwards signals and exits when they have; see
+ * the `workers` key in docs/configuration.md.
+ *
  * Exit codes: 0 after a signal-initiated shutdown; 1 for a bad configuration,
  * a listener that cannot bind, or any other startup failure. User mistakes
  * get one plain line each on stderr, never a stack trace.
  */
+import nodeCluster from 'node:cluster';
+import os from 'node:os';
 import type { CliOverrides } from '../config/load.js';
 import { formatProblem, loadConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
@@ -38,6 +45,46 @@ export interface ServeDeps {
   readonly onSignals: (signals: readonly NodeJS.Signals[], handler: (signal: NodeJS.Signals) => void) => () => void;
   /** Registers the handler for an exception or rejection nothing else caught (a bug, not a user error). */
   readonly onCrash: (handler: (err: unknown) => void) => void;
+  /** Node's cluster module (a stand-in in tests); default the real one. */
+  readonly cluster?: ClusterApi;
+  /** The number of cores `workers: auto` means; default os.availableParallelism(). */
+  readonly cores?: () => number;
+}
+
+/** The part of node:cluster serve uses. */
+export interface ClusterApi {
+  readonly isPrimary: boolean;
+  readonly isWorker: boolean;
+  fork(env?: NodeJS.ProcessEnv): ClusterWorker;
+}
+
+export interface ClusterWorker {
+  readonly process: { readonly pid?: number | undefined; kill(signal?: NodeJS.Signals): boolean };
+  send(message: unknown): boolean;
+  on(event: 'message', listener: (message: unknown) => void): this;
+  on(event: 'exit', listener: (code: number | null, signal: string | null) => void): this;
+}
+
+/** Environment variable carrying a worker's index (1..N); worker 1 runs the admin listener. */
+export const WORKER_INDEX_ENV = 'ELECTRUM_GATEWAY_WORKER';
+/** Messages between the primary and its workers over the cluster IPC channel. */
+const HELLO = 'electrum-gateway:hello';
+const READY = 'electrum-gateway:ready';
+const SHUTDOWN = 'electrum-gateway:shutdown';
+/** A worker that dies after starting is replaced after this long... */
+const RESPAWN_DELAY_MS = 1_000;
+/** ...unless this many have died within RESPAWN_WINDOW_MS: then the gateway stops. */
+const MAX_RESPAWNS = 5;
+const RESPAWN_WINDOW_MS = 60_000;
+
+/** `workers` as a number: "auto" is one per core. */
+export function resolveWorkers(setting: number | 'auto' | undefined, cores: () => number = defaultCores): number {
+  if (setting === undefined) return 1;
+  return setting === 'auto' ? Math.max(1, cores()) : setting;
+}
+
+function defaultCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 const defaultDeps: ServeDeps = {
@@ -69,8 +116,36 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
     deps.exit(1);
     return;
   }
-  const config = loaded.config;
-  const logger = createLogger(config.logging);
+  const cluster = deps.cluster ?? (nodeCluster as unknown as ClusterApi);
+  const workers = resolveWorkers(loaded.config.workers, deps.cores);
+  const workerIndex = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV] ?? '0') : 0;
+  if (workers > 1 && cluster.isPrimary) {
+    runPrimary(loaded.config, workers, options, deps, cluster);
+    return;
+  }
+  // In a cluster worker, only worker 1 runs the admin listener (see docs/configuration.md, workers).
+  const config: GatewayConfig = workerIndex > 1 ? { ...loaded.config, admin: null } : loaded.config;
+  const rootLogger = createLogger(config.logging);
+  const logger = workerIndex > 0 ? rootLogger.child({ worker: workerIndex }) : rootLogger;
+  // A worker listens for the primary's shutdown request from the start: one that arrives
+  // while the gateway is still starting is acted on as soon as it has started.
+  let requestShutdown: ((why: Record<string, unknown>) => void) | null = null;
+  let earlyRequest: Record<string, unknown> | null = null;
+  if (workerIndex > 0) {
+    const request = (why: Record<string, unknown>): void => {
+      if (requestShutdown) requestShutdown(why);
+      else earlyRequest ??= why;
+    };
+    // The primary asks by message, not by signal: a Ctrl-C reaches the whole process group
+    // as well, and two signals would mean "exit now".
+    process.on('message', (m: unknown) => {
+      if ((m as { type?: unknown } | null)?.type === SHUTDOWN) request({ request: 'primary' });
+    });
+    // The primary is gone (killed): do not linger as an orphan holding the ports.
+    process.on('disconnect', () => request({ request: 'primary exited' }));
+    // Messages sent before a listener exists are lost: the primary waits for this before asking.
+    process.send?.({ type: HELLO, worker: workerIndex });
+  }
   deps.onCrash((err) => {
     // The stack goes to the JSON log; the terminal gets one line.
     logger.fatal({ err }, 'internal error');
@@ -85,6 +160,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
       upstreams: config.upstreams.map((u) => u.url),
       redis: config.redis === null ? 'off' : redactUrl(config.redis),
       admin: config.admin === null ? 'off' : formatHostPort(config.admin.host, config.admin.port),
+      ...(workerIndex > 0 ? { workers } : {}),
     },
     'starting',
   );
@@ -101,6 +177,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   }
 
   const admin = gateway.admin ?? null;
+  if (workerIndex > 0) process.send?.({ type: READY, worker: workerIndex });
   logger.info(
     {
       listeners: gateway.listeners.map((l) => ({ url: l.url, address: formatHostPort(l.host, l.port) })),
@@ -125,14 +202,9 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   });
 
   let stopping = false;
-  const removeHandlers = deps.onSignals(['SIGINT', 'SIGTERM'], (signal) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting without waiting for shutdown');
-      deps.exit(1);
-      return;
-    }
+  const beginShutdown = (why: Record<string, unknown>): void => {
     stopping = true;
-    logger.info({ signal }, 'signal received, closing');
+    logger.info(why, 'signal received, closing');
     const safety = setTimeout(() => {
       logger.error({ waitedMs: config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS }, 'shutdown did not finish; exiting');
       deps.exit(1);
@@ -151,6 +223,129 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
         deps.exit(1);
       },
     );
+  };
+  const removeHandlers = deps.onSignals(['SIGINT', 'SIGTERM'], (signal) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for shutdown');
+      deps.exit(1);
+      return;
+    }
+    beginShutdown({ signal });
+  });
+  // A request while stopping (the primary's, after a Ctrl-C that also reached us) is a no-op.
+  requestShutdown = (why) => {
+    if (!stopping) beginShutdown(why);
+  };
+  if (earlyRequest !== null) requestShutdown(earlyRequest);
+}
+
+/**
+ * The cluster primary: forks `count` workers, reports when all serve, passes
+ * on SIGHUP, asks every worker to shut down on SIGINT/SIGTERM and exits when
+ * they have (0 when all exited 0). Replaces a worker that dies after start;
+ * stops everything when one cannot start or too many die.
+ */
+function runPrimary(config: GatewayConfig, count: number, options: ServeOptions, deps: ServeDeps, cluster: ClusterApi): void {
+  const say = (line: string) => deps.stderr.write(`${PROGRAM}: ${line}\n`);
+  const logger = createLogger(config.logging).child({ role: 'primary' });
+  const live = new Map<number, ClusterWorker>();
+  /** Workers listening for SHUTDOWN (they said hello). */
+  const listening = new Set<ClusterWorker>();
+  const ready = new Set<number>();
+  const deaths: number[] = [];
+  let stopping = false;
+  let failed = false;
+  let allReadyLogged = false;
+  deps.onCrash((err) => {
+    logger.fatal({ err }, 'internal error');
+    say(`internal error: ${(err instanceof Error ? err.message : String(err)).split('\n', 1)[0]} (details in the log)`);
+    for (const w of live.values()) w.process.kill('SIGKILL');
+    deps.exit(1);
+  });
+  logger.info({ config: options.configFile ?? '(built-in defaults)', workers: count, setting: config.workers }, 'starting workers');
+
+  const finish = (): void => {
+    if (live.size > 0) return;
+    logger.info({ failed }, failed ? 'workers stopped after a failure' : 'bye');
+    deps.exit(failed ? 1 : 0);
+  };
+  const stopAll = (why: Record<string, unknown>): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(why, 'stopping workers');
+    for (const w of listening) w.send({ type: SHUTDOWN });
+    const safety = setTimeout(() => {
+      logger.error({ waitedMs: config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS }, 'workers did not stop; killing them');
+      for (const w of live.values()) w.process.kill('SIGKILL');
+      deps.exit(1);
+    }, config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS);
+    safety.unref();
+    finish();
+  };
+  const spawn = (index: number): void => {
+    const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    live.set(index, worker);
+    worker.on('message', (m: unknown) => {
+      const type = (m as { type?: unknown } | null)?.type;
+      if (type === HELLO) {
+        listening.add(worker);
+        if (stopping) worker.send({ type: SHUTDOWN });
+        return;
+      }
+      if (type !== READY) return;
+      ready.add(index);
+      if (!allReadyLogged && ready.size === count) {
+        allReadyLogged = true;
+        logger.info({ workers: count, pids: [...live.values()].map((w) => w.process.pid) }, `all ${count} workers serving`);
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      listening.delete(worker);
+      if (live.get(index) === worker) live.delete(index);
+      const wasReady = ready.delete(index);
+      if (stopping) {
+        // A worker still starting when a Ctrl-C reached the process group dies of the signal itself: that is a stop, not a failure.
+        if (code !== 0 && signal !== 'SIGINT' && signal !== 'SIGTERM') failed = true;
+        finish();
+        return;
+      }
+      if (!wasReady) {
+        // It never served: the same cause (a port in use, a bad certificate) would stop every worker.
+        logger.error({ worker: index, code, signal }, 'worker failed to start; stopping the gateway');
+        failed = true;
+        stopAll({ reason: `worker ${index} failed to start` });
+        return;
+      }
+      const now = Date.now();
+      deaths.push(now);
+      while (deaths.length > 0 && deaths[0]! < now - RESPAWN_WINDOW_MS) deaths.shift();
+      if (deaths.length > MAX_RESPAWNS) {
+        logger.error({ worker: index, code, signal, deaths: deaths.length }, 'workers keep dying; stopping the gateway');
+        say(`workers died ${deaths.length} times within ${RESPAWN_WINDOW_MS / 1000} s; stopping`);
+        failed = true;
+        stopAll({ reason: 'too many worker deaths' });
+        return;
+      }
+      logger.error({ worker: index, code, signal }, `worker died; replacing it in ${RESPAWN_DELAY_MS} ms`);
+      setTimeout(() => {
+        if (!stopping) spawn(index);
+      }, RESPAWN_DELAY_MS).unref();
+    });
+  };
+  for (let i = 1; i <= count; i++) spawn(i);
+
+  deps.onSignals(['SIGHUP'], () => {
+    logger.info({ workers: live.size }, 'SIGHUP: passing it to every worker');
+    for (const w of live.values()) w.process.kill('SIGHUP');
+  });
+  deps.onSignals(['SIGINT', 'SIGTERM'], (signal) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: killing the workers');
+      for (const w of live.values()) w.process.kill('SIGKILL');
+      deps.exit(1);
+      return;
+    }
+    stopAll({ signal });
   });
 }
 

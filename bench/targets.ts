@@ -154,12 +154,8 @@ async function startGatewayTarget(spec: TargetSpec, opts: StartOptions): Promise
     const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
     const t = new ChildTarget(spec.label, process.execPath, [...nodeArgs, GATEWAY_CLI, 'serve', '--config', file]);
     try {
-      let listening = 0;
-      await t.waitForLine((line) => {
-        if (line.includes('"msg":"listening"')) listening++;
-        return listening >= workers ? true : undefined;
-      }, 30_000);
-      await waitUntilServing('127.0.0.1', port, workers, 20_000);
+      // Not the "listening" log lines: they are info level, and the log level is a knob.
+      await waitUntilServing('127.0.0.1', port, workers, 30_000, () => (t.exit ? `exited ${JSON.stringify(t.exit)}: ${t.tail(5)}` : undefined));
       return {
         spec,
         host: '127.0.0.1',
@@ -185,11 +181,13 @@ async function startGatewayTarget(spec: TargetSpec, opts: StartOptions): Promise
 }
 
 /** Until a few fresh connections (landing on every cluster worker, probably) get a header tip through the gateway. */
-async function waitUntilServing(host: string, port: number, workers: number, timeoutMs: number): Promise<void> {
+async function waitUntilServing(host: string, port: number, workers: number, timeoutMs: number, abortIf: () => string | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let ok = 0;
   let last = '';
   while (ok < workers * 3) {
+    const why = abortIf();
+    if (why !== undefined) throw new Error(`gateway on ${port}: ${why}`);
     if (Date.now() > deadline) throw new Error(`gateway on ${port} does not serve headers after ${timeoutMs} ms: ${last}`);
     try {
       const c = await BenchConnection.connect(host, port, new PhaseStats(), 2_000);

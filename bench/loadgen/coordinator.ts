@@ -184,8 +184,9 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
     // ---- open the sessions
     const setupStarted = nowMs();
     let first = 0;
+    const counts = handles.map((_, i) => Math.floor(sessions / generators) + (i < sessions % generators ? 1 : 0));
     handles.forEach((h, i) => {
-      const count = Math.floor(sessions / generators) + (i < sessions % generators ? 1 : 0);
+      const count = counts[i]!;
       h.send({
         type: 'init',
         scenario: scenario.name,
@@ -217,7 +218,13 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
     if (scenario.kind === 'throughput') {
       const warmupMs = size.warmupMs ?? 0;
       const hardLimitMs = size.ops !== undefined ? 300_000 : warmupMs + (size.durationMs ?? 0) + 60_000;
-      for (const h of handles) h.send({ type: 'run', durationMs: size.durationMs, ops: size.ops, warmupMs, hardLimitMs });
+      // An operation budget is split like the sessions, so the total is exactly size.ops.
+      const shares = counts.map((c) => (size.ops === undefined ? undefined : Math.floor((size.ops * c) / sessions)));
+      if (size.ops !== undefined) shares[0] = shares[0]! + size.ops - shares.reduce((a: number, b) => a + (b ?? 0), 0);
+      handles.forEach((h, i) => {
+        const ops = shares[i];
+        h.send({ type: 'run', durationMs: size.durationMs, ...(ops !== undefined ? { ops } : {}), warmupMs, hardLimitMs });
+      });
       const monitorTimer = setTimeout(() => {
         monitor.start();
         upstreamMonitor?.start();

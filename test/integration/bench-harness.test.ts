@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The benchmark harness works (bench/): a tiny run of each kind against the
+ * echo floor, the gateway at 1 and 2 cluster workers, and HAProxy when it is
+ * installed, all over the standalone simulator; the report has sane fields and
+ * the docs block is generated. No timing is asserted: this is not a benchmark,
+ * and `npm test` never runs one.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { haproxyBinary } from '../../bench/baselines/haproxy.js';
+import { startSim, type SimProcess } from '../../bench/baselines/sim.js';
+import { runLoad, type RunResult } from '../../bench/loadgen/coordinator.js';
+import { Histogram } from '../../bench/loadgen/histogram.js';
+import { GATEWAY_CLI, SIM_MAIN, WORKER_MAIN } from '../../bench/paths.js';
+import { summarizeProfile } from '../../bench/profile.js';
+import { BEGIN, END, checkTargets, renderResults, updateDocs, type BenchResults, type EntryRun } from '../../bench/report.js';
+import { gatewayKeys, machine, TARGET_SPECS } from '../../bench/run.js';
+import { getScenario } from '../../bench/scenarios/index.js';
+import type { PrepareContext } from '../../bench/scenarios/types.js';
+import { startTarget, type RunningTarget } from '../../bench/targets.js';
+
+const built = existsSync(GATEWAY_CLI) && existsSync(SIM_MAIN) && existsSync(WORKER_MAIN);
+
+describe('bench harness', { skip: built ? false : 'build first (npx tsc -p tsconfig.json)' }, () => {
+  let sim: SimProcess;
+  const runs: EntryRun[] = [];
+
+  before(async () => {
+    sim = await startSim({ blocks: 120 });
+  });
+  after(async () => {
+    await sim?.stop();
+  });
+
+  const prepareCtx = (sessions: number): PrepareContext => ({ sim: sim.control, quick: true, sessions, log: () => undefined });
+
+  async function tiny(targetId: string, scenarioName: string, sessions: number, extra: { ops?: number; holdMs?: number } = {}): Promise<{ result: RunResult; target: RunningTarget; exit: { code: number | null } }> {
+    const scenario = getScenario(scenarioName);
+    const data = await scenario.prepare(prepareCtx(sessions));
+    const target = await startTarget(TARGET_SPECS[targetId]!, { sim, gatewayKeys: gatewayKeys(), gatewayLogLevel: 'warn' });
+    let result: RunResult;
+    let exit: { code: number | null };
+    try {
+      result = await runLoad({
+        scenario,
+        data,
+        target: { id: targetId, host: target.host, port: target.port, pid: target.pid },
+        size: { sessions, ...extra },
+        generators: 2,
+        ...(targetId === 'echo' ? {} : { upstreamPid: sim.target.pid }),
+        prepare: prepareCtx(sessions),
+        upstreamSubscriptions: async () => ((await sim.control.call('sim.stats')) as { scripthashSubscriptions: number }).scripthashSubscriptions,
+      });
+    } finally {
+      exit = await target.stop();
+    }
+    runs.push({ ...result, entry: scenarioName });
+    return { result, target, exit };
+  }
+
+  function assertThroughput(r: RunResult, requests: number): void {
+    assert.equal(r.sessionsOpened, 2, `sessions: ${r.sessionFailures.join('; ')}`);
+    assert.equal(r.generatorProcesses, 2);
+    const m = r.measured;
+    assert.ok(m, 'a throughput run has a measured phase');
+    assert.equal(m.errors, 0, m.errorSamples.join('; '));
+    assert.equal(m.failures, 0, m.errorSamples.join('; '));
+    assert.equal(m.requests, requests);
+    assert.equal(m.ops, requests);
+    assert.ok(m.ms > 0 && m.requestsPerSec > 0);
+    const l = m.latency;
+    assert.equal(l.count, requests);
+    assert.ok(l.p50Ms > 0 && l.p50Ms <= l.p90Ms && l.p90Ms <= l.p99Ms && l.p99Ms <= l.maxMs, JSON.stringify(l));
+    assert.ok(m.bytesIn > requests * 30 && m.bytesOut > requests * 50, `bytes ${m.bytesIn} / ${m.bytesOut}`);
+    assert.ok(r.usage.pids.length >= 1 && r.usage.cpuMs >= 0 && r.usage.peakRssKb > 1000, JSON.stringify(r.usage));
+    assert.equal(r.aborted, false);
+  }
+
+  it('headers-hot, 2 sessions × 50 requests, against the echo floor', async () => {
+    const { result } = await tiny('echo', 'headers-hot', 2, { ops: 50 });
+    assertThroughput(result, 50);
+    assert.equal(result.upstreamUsage, null);
+  });
+
+  it('headers-hot through the gateway (1 worker) over the simulator; it exits 0', async () => {
+    const { result, target, exit } = await tiny('gateway-w1', 'headers-hot', 2, { ops: 50 });
+    assertThroughput(result, 50);
+    assert.ok(result.usage.pids.includes(target.pid));
+    assert.ok(result.upstreamUsage && result.upstreamUsage.pids.includes(sim.target.pid));
+    assert.equal(exit.code, 0);
+  });
+
+  it('the gateway with --workers 2: a primary and two workers measured as one tree; it exits 0', async () => {
+    const { result, exit } = await tiny('gateway-w2', 'headers-hot', 2, { ops: 50 });
+    assertThroughput(result, 50);
+    assert.ok(result.usage.pids.length >= 3, `pids ${result.usage.pids.join(',')}`);
+    assert.equal(exit.code, 0);
+  });
+
+  it('HAProxy in TCP mode in front of the simulator', { skip: haproxyBinary() === null ? 'haproxy is not installed (Debian package haproxy)' : false }, async () => {
+    const { result } = await tiny('haproxy', 'headers-hot', 2, { ops: 50 });
+    assertThroughput(result, 50);
+  });
+
+  it('subscribe-storm through the gateway: one upstream subscription per unique scripthash, every session notified', async () => {
+    const { result } = await tiny('gateway-w1', 'subscribe-storm', 20, { holdMs: 100 });
+    const s = result.storm;
+    assert.ok(s);
+    assert.equal(result.sessionsOpened, 20);
+    assert.equal(s.subscriptionsPerSession, 10);
+    assert.equal(s.upstreamSubscriptions, s.uniqueScripthashes);
+    assert.equal(s.sessionsMissing, 0);
+    assert.equal(s.sessionsComplete, 20);
+    assert.ok(s.changedScripthashes > 0 && s.notifications >= 20);
+    assert.ok(s.deliveryMs.maxMs >= s.deliveryMs.p50Ms && s.deliveryMs.p50Ms >= 0);
+  });
+
+  it('idle: memory before and after the sessions', async () => {
+    const { result } = await tiny('echo', 'idle', 20, { holdMs: 100 });
+    assert.ok(result.idle);
+    assert.equal(result.sessionsOpened, 20);
+    assert.ok(result.idle.rssBeforeKb > 0 && result.idle.rssAfterKb > 0);
+    assert.equal(result.measured, null);
+  });
+
+  it('the report: targets checked from the runs, the docs block replaced in place', () => {
+    const targets = checkTargets(runs);
+    assert.equal(targets.length, 6);
+    const storm = targets.find((t) => t.id === 'storm-one-subscription');
+    assert.equal(storm?.met, true);
+    // Not enough runs for the throughput targets: they say so rather than guess.
+    assert.equal(targets.find((t) => t.id === 'passthrough-vs-haproxy')?.met, null);
+    const results: BenchResults = {
+      date: '2000-01-01',
+      command: 'npm run bench -- --quick',
+      mode: 'quick',
+      machine: machine(),
+      generatorProcesses: 2,
+      plan: {},
+      runs,
+      skipped: [],
+      targets,
+      profiles: [],
+      notes: [],
+      durationMs: 1,
+    };
+    const block = renderResults(results, ['headers-hot', 'subscribe-storm', 'idle']);
+    assert.ok(block.startsWith(BEGIN) && block.endsWith(END));
+    assert.match(block, /npm run bench -- --quick/);
+    assert.match(block, /\| headers-hot \| gateway, 1 worker \| 2 \|/);
+    assert.match(block, /\| headers-hot \| gateway, 2 workers \| 2 \|/);
+    assert.match(block, new RegExp(`${os.cpus().length} cores`));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-docs-'));
+    try {
+      const file = path.join(dir, 'benchmarks.md');
+      writeFileSync(file, `# Benchmarks\n\nhand-written intro\n\n${BEGIN}\nold\n${END}\n\nhand-written notes\n`);
+      updateDocs(file, block);
+      const text = readFileSync(file, 'utf8');
+      assert.match(text, /hand-written intro/);
+      assert.match(text, /hand-written notes/);
+      assert.doesNotMatch(text, /\nold\n/);
+      assert.equal(text.split(BEGIN).length, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bench pieces', () => {
+  it('the histogram reads quantiles within 1 % and merges', () => {
+    const a = new Histogram();
+    const b = new Histogram();
+    for (let i = 1; i <= 10_000; i++) (i % 2 ? a : b).record(i * 10);
+    a.merge(b.toJSON());
+    assert.equal(a.count, 10_000);
+    assert.equal(a.max, 100_000);
+    for (const [q, want] of [[0.5, 50_000], [0.9, 90_000], [0.99, 99_000]] as const) {
+      const got = a.quantile(q);
+      assert.ok(Math.abs(got - want) / want < 0.01, `q${q}: ${got} vs ${want}`);
+    }
+    assert.equal(new Histogram().quantile(0.5), 0);
+  });
+
+  it('the profile summary ranks functions by self time and leaves out idle', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-prof-'));
+    try {
+      const file = path.join(dir, 'x.cpuprofile');
+      const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: '0' });
+      writeFileSync(
+        file,
+        JSON.stringify({
+          nodes: [
+            { id: 1, callFrame: frame('(root)'), children: [2, 3, 4] },
+            { id: 2, callFrame: frame('(idle)') },
+            { id: 3, callFrame: frame('parse', 'file:///x/y.js', 9) },
+            { id: 4, callFrame: frame('') },
+          ],
+          samples: [2, 3, 3, 3, 4, 2],
+          timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000],
+          startTime: 0,
+          endTime: 6000,
+        }),
+      );
+      const s = summarizeProfile(file);
+      assert.equal(s.totalMs, 6);
+      assert.equal(s.idleMs, 2);
+      assert.equal(s.top[0]?.function, 'parse');
+      assert.equal(s.top[0]?.location, '/x/y.js:10');
+      assert.equal(s.top[0]?.percent, 75);
+      assert.equal(s.top[1]?.function, '(anonymous)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -23,9 +23,11 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { networkByName } from '../../src/config/networks.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
+import { ErrorCode } from '../../src/protocol/jsonrpc.js';
 import { scriptToScripthash } from '../../src/protocol/address.js';
 import { parseTransaction } from '../../src/protocol/bitcoin/tx.js';
 import { Router } from '../../src/routing/router.js';
+import { UpstreamError, type UpstreamConnection } from '../../src/upstream/connection.js';
 import { UpstreamPool } from '../../src/upstream/pool.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
@@ -452,7 +454,8 @@ describe('upstream pool', { concurrency: true }, () => {
       pool.close();
       await Promise.all([x.stop(), y.stop()]);
     });
-    const router = new Router(pool, { attemptTimeoutMs: 1000 });
+    const routerOptions = { attemptTimeoutMs: 1000, quarantineMs: 60_000 };
+    const router = new Router(pool, routerOptions);
     const circuit = async (): Promise<number | undefined> => metric(await metrics.registry.metrics(), 'electrum_gateway_upstream_circuit_state', { upstream: 'x' });
     await RpcClient.until(() => pool.ready().length === 2, 'both upstreams to connect');
     const ask = (): Promise<unknown> => router.forward('blockchain.estimatefee', [2], '1.4', Date.now() + 3000);
@@ -558,5 +561,68 @@ describe('upstream pool', { concurrency: true }, () => {
     for (const c of clients.slice(0, 10)) assert.equal(await c.request('blockchain.block.header', [5]), f.headerHex(5));
     assert.equal(f.stats.connections, 1);
     assert.equal((await statusOf(gw, 'fulcrum')).connections, 1);
+  });
+});
+
+describe('when a broadcast may be sent again (router over a stand-in pool)', () => {
+  /** A pool of named stand-in connections whose request() does what the test says. */
+  function standIn(behaviour: Record<string, () => Promise<unknown>>): { pool: UpstreamPool; attempts: string[] } {
+    const attempts: string[] = [];
+    const conns = Object.entries(behaviour).map(
+      ([name, answer]) =>
+        ({
+          name,
+          version: '1.6',
+          isOpen: true,
+          inFlight: 0,
+          request: () => {
+            attempts.push(name);
+            return answer();
+          },
+        }) as unknown as UpstreamConnection,
+    );
+    const pool = {
+      bestTipHeight: () => 110,
+      acquire: async (_deadline: number, o: { excludeUpstreams?: ReadonlySet<string>; excludeConnections?: ReadonlySet<UpstreamConnection> } = {}) => {
+        const c = conns.find((x) => !o.excludeConnections?.has(x) && !o.excludeUpstreams?.has(x.name));
+        if (!c) throw new UpstreamError('connect', 'no upstream server is available', true);
+        return c;
+      },
+      recordSuccess: () => undefined,
+      recordFailure: () => undefined,
+      quarantine: () => undefined,
+    } as unknown as UpstreamPool;
+    return { pool, attempts };
+  }
+  const txid = 'ef'.repeat(32);
+  const forward = (pool: UpstreamPool, method: string, args: unknown[]): Promise<unknown> =>
+    new Router(pool, { attemptTimeoutMs: 1000, quarantineMs: 1000 } as ConstructorParameters<typeof Router>[1]).forward(method, args, '1.6', Date.now() + 2000);
+  const broadcast = (pool: UpstreamPool): Promise<unknown> => forward(pool, 'blockchain.transaction.broadcast', ['00']);
+
+  it('the connection failed before the write (certainly not sent): tried on the next upstream', async () => {
+    const { pool, attempts } = standIn({ a: () => Promise.reject(new UpstreamError('closed', 'upstream connection is closed', true)), b: async () => txid });
+    assert.equal(await broadcast(pool), txid);
+    assert.deepEqual(attempts, ['a', 'b']);
+  });
+
+  it('the connection died after the write: not sent again, the wallet gets an error', async () => {
+    const { pool, attempts } = standIn({ a: () => Promise.reject(new UpstreamError('closed', 'upstream closed the connection')), b: async () => txid });
+    await assert.rejects(broadcast(pool), (err: Error & { code?: number }) => err.code === ErrorCode.UNAVAILABLE);
+    assert.deepEqual(attempts, ['a']);
+  });
+
+  it('a timed-out broadcast is not sent again either; an idempotent request would be', async () => {
+    const t1 = standIn({ a: () => Promise.reject(new UpstreamError('timeout', 'timed out')), b: async () => txid });
+    await assert.rejects(broadcast(t1.pool), (err: Error & { code?: number }) => err.code === ErrorCode.SERVER_BUSY);
+    assert.deepEqual(t1.attempts, ['a']);
+    const t2 = standIn({ a: () => Promise.reject(new UpstreamError('timeout', 'timed out')), b: async () => 0.0002 });
+    assert.equal(await forward(t2.pool, 'blockchain.estimatefee', [2]), 0.0002);
+    assert.deepEqual(t2.attempts, ['a', 'b']);
+  });
+
+  it('broadcast_package follows the same rule', async () => {
+    const { pool, attempts } = standIn({ a: () => Promise.reject(new UpstreamError('closed', 'upstream closed the connection')), b: async () => ({ success: true }) });
+    await assert.rejects(forward(pool, 'blockchain.transaction.broadcast_package', [['00']]));
+    assert.deepEqual(attempts, ['a']);
   });
 });

@@ -16,6 +16,10 @@ export interface Machine {
   readonly node: string;
   readonly haproxy: string | null;
   readonly openFilesLimit: number;
+  /** 1-minute load average when the benchmark started and ended (other work on the machine shows here). */
+  readonly loadAverage: { readonly start: number; readonly end: number };
+  /** The commit measured, with "+dirty" when the working tree had changes. */
+  readonly commit: string | null;
 }
 
 export interface TargetCheck {
@@ -214,8 +218,9 @@ export function renderResults(results: BenchResults, entriesInOrder: readonly st
     results.command,
     '```',
     '',
-    `Machine: ${m.cpuModel}, ${m.cores} cores, ${fmt(m.totalMemGb, 1)} GB RAM; ${m.os}; Node ${m.node}; HAProxy ${m.haproxy ?? 'not installed'}; open files limit ${fmt(m.openFilesLimit)}. ` +
-      `The load generator (${results.generatorProcesses} processes), the simulator and the target share these cores.`,
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${fmt(m.totalMemGb, 1)} GB RAM; ${m.os}; Node ${m.node}; HAProxy ${m.haproxy ?? 'not installed'}; open files limit ${fmt(m.openFilesLimit)}; ` +
+      `1-minute load average ${fmt(m.loadAverage.start, 2)} at the start, ${fmt(m.loadAverage.end, 2)} at the end. ` +
+      `The load generator (${results.generatorProcesses} processes), the simulator and the target share these cores. Commit ${m.commit ?? 'unknown'}.`,
     '',
     '### Targets',
     '',

@@ -21,6 +21,7 @@
  * started fresh for each run and stopped after it, so each run's CPU and peak
  * memory are its own. See docs/benchmarks.md for what is measured and how.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,7 +48,17 @@ export const TARGET_SPECS: Record<string, TargetSpec> = {
   'gateway-w1-limits': { id: 'gateway-w1-limits', kind: 'gateway', workers: 1, defaultLimits: true, label: TARGET_LABELS['gateway-w1-limits']! },
 };
 
-export function machine(): Machine {
+export function gitCommit(): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty === '' ? head : `${head}+dirty`;
+  } catch {
+    return null;
+  }
+}
+
+export function machine(loadAtStart: number = os.loadavg()[0] ?? 0): Machine {
   const cpus = os.cpus();
   return {
     cpuModel: cpus[0]?.model.trim() ?? 'unknown CPU',
@@ -57,6 +68,8 @@ export function machine(): Machine {
     node: process.version,
     haproxy: haproxyVersion(),
     openFilesLimit: openFileLimit(),
+    loadAverage: { start: Math.round(loadAtStart * 100) / 100, end: Math.round((os.loadavg()[0] ?? 0) * 100) / 100 },
+    commit: gitCommit(),
   };
 }
 
@@ -106,6 +119,7 @@ export interface BenchOptions {
 
 export async function runBench(opts: BenchOptions): Promise<BenchResults> {
   const started = Date.now();
+  const loadAtStart = os.loadavg()[0] ?? 0;
   const log = opts.log;
   const plan = makePlan(opts.quick);
   const entries = plan.entries.filter((e) => !opts.scenarios || opts.scenarios.includes(e.id));
@@ -201,7 +215,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       date: today(),
       command: opts.command,
       mode: plan.mode,
-      machine: machine(),
+      machine: machine(loadAtStart),
       generatorProcesses: opts.generators,
       plan: { ...plan, entries },
       runs,

@@ -99,7 +99,8 @@ class Worker {
     }
     send({
       type: 'ready',
-      opened: this.slots.filter((s) => s.conn !== null).length,
+      // Scenarios that connect per operation have no standing session: every slot counts.
+      opened: this.scenario.reconnectPerOp ? this.slots.length : this.slots.filter((s) => s.conn !== null).length,
       failed,
       failures: [...failures],
       openMs: nowMs() - started,

@@ -379,7 +379,8 @@ export class Session implements Subscriber {
         this.aliases.delete(scripthash);
         this.statuses.delete(scripthash);
       }
-      throw err;
+      // The hub's upstream errors come back in the same wording as forwarded ones ("history too large").
+      throw err instanceof RpcError ? normalizeUpstreamError('blockchain.scripthash.subscribe', err) : err;
     }
   }
 

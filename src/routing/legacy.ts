@@ -70,13 +70,22 @@ export function broadcastResultV10(err: RpcError): string {
 const REJECT_PREFIX = 'the transaction was rejected by network rules.';
 
 /**
+ * An upstream's refusal to list a history it considers too large: ElectrumX's
+ * 10001 "history too large", electrs-esplora's "Too many history entries",
+ * Fulcrum's -32603 "internal error: History for scripthash X exceeds max
+ * history N with M items!". An answer about the scripthash, not a failure of
+ * the upstream.
+ */
+export function isHistoryTooLarge(err: RpcError): boolean {
+  return /history too large|too many history entries|history too long|exceeds max history/i.test(err.message);
+}
+
+/**
  * Upstreams word the same failures differently; wallets match some texts.
  * One form for each: ElectrumX's, the most widely deployed.
  */
 export function normalizeUpstreamError(method: string, err: RpcError): RpcError {
-  // ElectrumX: 10001 "history too large"; electrs-esplora: "Too many history entries";
-  // Fulcrum: -32603 "internal error: History for scripthash X exceeds max history N with M items!".
-  if (/history too large|too many history entries|history too long|exceeds max history/i.test(err.message)) {
+  if (isHistoryTooLarge(err)) {
     return new RpcError(10001, 'history too large');
   }
   if (method === 'blockchain.transaction.broadcast' && (err.code === ErrorCode.BAD_REQUEST || err.code === ErrorCode.DAEMON_ERROR)) {

@@ -13,6 +13,7 @@ import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { UpstreamError, type UpstreamConnection } from '../upstream/connection.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { clientResult, upstreamCall } from './adapt.js';
+import { isHistoryTooLarge } from './legacy.js';
 
 /** Methods with side effects: never repeated unless the first attempt provably never reached a server. */
 const NOT_IDEMPOTENT = new Set(['blockchain.transaction.broadcast', 'blockchain.transaction.broadcast_package']);
@@ -96,6 +97,8 @@ function stickyKey(method: string, args: readonly unknown[]): string | undefined
 export function classifyFailure(err: unknown): 'definitive' | 'connection' | 'server' {
   if (err instanceof UpstreamError) return err.kind === 'closed' || err.kind === 'connect' ? 'connection' : 'server';
   if (!(err instanceof RpcError)) return 'server';
+  // Fulcrum says "history too large" with -32603: the same answer from any upstream, not a failure.
+  if (isHistoryTooLarge(err)) return 'definitive';
   switch (err.code) {
     case ErrorCode.INTERNAL_ERROR:
     case ErrorCode.SERVER_BUSY:

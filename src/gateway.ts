@@ -12,6 +12,8 @@ import type { Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { UPSTREAM_VERSIONS } from './protocol/methods.js';
 import { Router } from './routing/router.js';
+import { AnswerCache } from './cache/answer-cache.js';
+import { MemoryTier, RedisTier } from './cache/tiers.js';
 import { ChainTracker } from './chain/tracker.js';
 import { SubscriptionHub } from './subscriptions/hub.js';
 import { upstreamDefinition } from './upstream/definitions.js';
@@ -83,7 +85,27 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     metrics,
   );
   metrics.watchSubscriptions(() => ({ sessions: hub.sessionSubscriptionCount, upstream: hub.scripthashCount }));
-  const router = new Router(pool, { attemptTimeoutMs: Math.min(config.pool.attemptTimeoutMs, config.limits.requestTimeoutMs) });
+  const router = new Router(pool, {
+    attemptTimeoutMs: Math.min(config.pool.attemptTimeoutMs, config.limits.requestTimeoutMs),
+    quarantineMs: config.pool.quarantineMs,
+    onVerificationFailure: (upstream, method, reason) => {
+      metrics.verificationFailure(upstream, method);
+      logger.warn({ upstream, method, reason }, 'upstream answer failed verification; discarded');
+    },
+  });
+  const l2 = config.redis
+    ? new RedisTier(config.redis, `eg:${config.network.name}:`, config.cache.redisTimeoutMs, logger.child({ component: 'cache' }), metrics)
+    : null;
+  const cache = new AnswerCache(
+    router,
+    tracker,
+    config.network,
+    { minDepth: config.cache.minDepth, perTipTtlMs: config.cache.perTipTtlMs },
+    new MemoryTier(config.cache.memoryBytes),
+    l2,
+    logger.child({ component: 'cache' }),
+    metrics,
+  );
   const cost: CostOptions = {
     softLimit: config.cost.softLimit,
     hardLimit: config.cost.hardLimit,
@@ -109,7 +131,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   if (!config.redis) metrics.ledgerState('local');
   const deps: ListenerDeps = {
     config,
-    router,
+    router: cache,
     hub,
     logger,
     metrics,
@@ -157,6 +179,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await admin?.close();
     pool.close();
     await ledger.close();
+    await l2?.close();
     throw err;
   }
   logger.info({ network: config.network.name, upstreams: config.upstreams.map((u) => u.name) }, 'gateway started');
@@ -189,6 +212,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await admin?.close();
       pool.close();
       await ledger.close();
+      await l2?.close();
       logger.info('stopped');
     })();
     return closing;

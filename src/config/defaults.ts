@@ -84,6 +84,15 @@ export const DEFAULT_QUARANTINE_MS = 600_000;
 /** Deepest reorg followed; Fulcrum's max_reorg is 100. */
 export const DEFAULT_MAX_REORG_DEPTH = 100;
 
+/** Blocks below the tip before an answer about a block may be cached; 6 is the usual finality rule of thumb. */
+export const DEFAULT_CACHE_MIN_DEPTH = 6;
+/** The in-process cache's size: every 2016-header chunk is 161 KB, so 64 MB holds the headers of ~800,000 blocks. */
+export const DEFAULT_CACHE_MEMORY_BYTES = 64 * 1024 * 1024;
+/** A Redis call slower than this is skipped: the upstream answers instead. */
+export const DEFAULT_CACHE_REDIS_TIMEOUT_MS = 50;
+/** Fee answers are reused until the next block or this long, whichever comes first. */
+export const DEFAULT_CACHE_PER_TIP_TTL_MS = 30_000;
+
 export const DEFAULT_LOG_LEVEL: LoggingConfig['level'] = 'info';
 export const LOG_LEVELS: readonly LoggingConfig['level'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 

@@ -358,6 +358,12 @@ function toGatewayConfig(
       maxSubscriptionsPerSession: file.limits.max_subscriptions_per_session,
       maxSubscriptions: file.limits.max_subscriptions,
     },
+    cache: {
+      minDepth: file.cache.min_depth,
+      memoryBytes: file.cache.memory_bytes,
+      redisTimeoutMs: file.cache.redis_timeout_ms,
+      perTipTtlMs: file.cache.per_tip_ttl_ms,
+    },
     pool: {
       maxLagBlocks: file.pool.max_lag_blocks,
       maxSubscriptionsPerConnection: file.pool.max_subscriptions_per_connection,

@@ -47,6 +47,10 @@ DEFAULT_MAX_DELAY_MS,
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_QUARANTINE_MS,
   DEFAULT_MAX_REORG_DEPTH,
+  DEFAULT_CACHE_MIN_DEPTH,
+  DEFAULT_CACHE_MEMORY_BYTES,
+  DEFAULT_CACHE_REDIS_TIMEOUT_MS,
+  DEFAULT_CACHE_PER_TIP_TTL_MS,
 } from './defaults.js';
 import { parseHostPort, parseListenUrl, parseRedisUrl, parseUpstreamUrl, UrlError } from './urls.js';
 
@@ -131,6 +135,13 @@ export const limitsSchema = z.strictObject({
   max_subscriptions: intIn(1, 1_000_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
 });
 
+export const cacheSchema = z.strictObject({
+  min_depth: intIn(1, 10_000).default(DEFAULT_CACHE_MIN_DEPTH),
+  memory_bytes: intIn(0, 1_000_000_000_000).default(DEFAULT_CACHE_MEMORY_BYTES),
+  redis_timeout_ms: intIn(1, 60_000).default(DEFAULT_CACHE_REDIS_TIMEOUT_MS),
+  per_tip_ttl_ms: intIn(0, 3_600_000).default(DEFAULT_CACHE_PER_TIP_TTL_MS),
+});
+
 export const poolSchema = z.strictObject({
   max_lag_blocks: intIn(0, 1000).default(DEFAULT_MAX_LAG_BLOCKS),
   max_subscriptions_per_connection: intIn(1, 100_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION),
@@ -177,6 +188,7 @@ export const configFileSchema = z.strictObject({
   limits: section(limitsSchema.prefault({})),
   cost: section(costSchema.prefault({})),
   pool: section(poolSchema.prefault({})),
+  cache: section(cacheSchema.prefault({})),
   logging: section(loggingSchema.prefault({})),
   shutdown_grace_ms: intIn(0, MAX_SHUTDOWN_GRACE_MS).default(DEFAULT_SHUTDOWN_GRACE_MS),
   workers: workersSchema.default(DEFAULT_WORKERS),

@@ -73,6 +73,17 @@ export interface LimitsConfig {
   readonly maxSubscriptions: number;
 }
 
+export interface CacheConfig {
+  /** Answers about a block are cached only once it is this many blocks below the tip. */
+  readonly minDepth: number;
+  /** Bytes the in-process tier (L1) may hold; 0 still caches per-tip fee answers only. */
+  readonly memoryBytes: number;
+  /** A Redis (L2) call slower than this is skipped. */
+  readonly redisTimeoutMs: number;
+  /** Fee answers are reused until the next tip or this long. */
+  readonly perTipTtlMs: number;
+}
+
 export interface PoolConfig {
   /** An upstream more than this many blocks behind the best tip gets no tip-sensitive requests. */
   readonly maxLagBlocks: number;
@@ -121,6 +132,7 @@ export interface GatewayConfig {
   readonly limits: LimitsConfig;
   readonly cost: CostConfig;
   readonly pool: PoolConfig;
+  readonly cache: CacheConfig;
   readonly logging: LoggingConfig;
   /** On SIGINT/SIGTERM, in-flight requests get this long to finish before the process exits. */
   readonly shutdownGraceMs: number;

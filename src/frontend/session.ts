@@ -24,7 +24,7 @@ import { GATEWAY_VERSIONS, METHOD_NAMES, checkArity, lookupMethod } from '../pro
 import { addressArg, booleanArg, hexArg, nonNegativeIntegerArg, scripthashArg, stringArg, txHashArg } from '../protocol/params.js';
 import { negotiate, parseClientRange, parseVersion, versionLess } from '../protocol/version.js';
 import { broadcastResultV10, formatTip, headerDict, headersForm, normalizeUpstreamError, outputAddress, type HeadersForm } from '../routing/legacy.js';
-import type { Router } from '../routing/router.js';
+import type { Forwarder } from '../cache/answer-cache.js';
 import { classifyFailure, toClientError } from '../routing/router.js';
 import type { HeaderTip, Subscriber, SubscriptionHub } from '../subscriptions/hub.js';
 import { SERVER_SOFTWARE } from '../version.js';
@@ -40,7 +40,8 @@ const LATE_NEGOTIABLE = GATEWAY_VERSIONS.filter((v) => versionLess(v, '1.6'));
 export interface SessionDeps {
   readonly config: GatewayConfig;
   readonly metrics: GatewayMetrics;
-  readonly router: Router;
+  /** Where forwarded requests go: the answer cache, in front of the router. */
+  readonly router: Forwarder;
   readonly hub: SubscriptionHub;
   readonly logger: Logger;
   /** False while a shared cost budget is configured, unreachable, and configured to fail closed. */

@@ -9,12 +9,14 @@ import type { RequestOutcome } from '../upstream/connection.js';
 import type { BreakerState } from '../upstream/health.js';
 import { UPSTREAM_STATES, type PoolObserver, type UpstreamState } from '../upstream/pool.js';
 import type { HubObserver } from '../subscriptions/hub.js';
+import type { CacheObserver } from '../cache/answer-cache.js';
+import type { L2Observer, Tier } from '../cache/tiers.js';
 
 const PREFIX = 'electrum_gateway_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
-export class GatewayMetrics implements PoolObserver, HubObserver {
+export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver, L2Observer {
   readonly registry = new Registry();
   private readonly upstreamStateGauge = new Gauge({
     name: `${PREFIX}upstream_state`,
@@ -117,6 +119,65 @@ export class GatewayMetrics implements PoolObserver, HubObserver {
     help: 'Scripthash subscriptions moved to another upstream because theirs died, lagged or was quarantined',
     registers: [this.registry],
   });
+
+  private readonly cacheLookups = new Counter({
+    name: `${PREFIX}cache_lookups_total`,
+    help: 'Cacheable requests by method and where the answer came from: l1 (memory), l2 (Redis) or miss (an upstream)',
+    labelNames: ['method', 'result'],
+    registers: [this.registry],
+  });
+  private readonly cacheBytes = new Counter({
+    name: `${PREFIX}cache_served_bytes_total`,
+    help: 'Bytes of answers served from the cache (binary size of headers and transactions, JSON size of proofs)',
+    registers: [this.registry],
+  });
+  private readonly coalescedRequests = new Counter({
+    name: `${PREFIX}coalesced_requests_total`,
+    help: 'Requests that shared an identical request already in flight instead of making their own upstream call',
+    labelNames: ['method'],
+    registers: [this.registry],
+  });
+  private readonly verificationFailures = new Counter({
+    name: `${PREFIX}verification_failures_total`,
+    help: 'Upstream answers that failed verification (header, merkle proof, transaction bytes) and were discarded',
+    labelNames: ['upstream', 'method'],
+    registers: [this.registry],
+  });
+  private readonly redisUpGauge = new Gauge({
+    name: `${PREFIX}cache_redis_up`,
+    help: '1 when the Redis cache tier is connected, 0 when it is down or not configured',
+    registers: [this.registry],
+  });
+  private readonly redisLatencyHistogram = new Histogram({
+    name: `${PREFIX}cache_redis_duration_seconds`,
+    help: 'Latency of Redis cache reads',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+    registers: [this.registry],
+  });
+
+  cacheLookup(method: string, result: Tier | 'miss'): void {
+    this.cacheLookups.inc({ method, result });
+  }
+
+  cacheServedBytes(bytes: number): void {
+    this.cacheBytes.inc(bytes);
+  }
+
+  coalesced(method: string): void {
+    this.coalescedRequests.inc({ method });
+  }
+
+  verificationFailure(upstream: string, method: string): void {
+    this.verificationFailures.inc({ upstream, method });
+  }
+
+  redisUp(up: boolean): void {
+    this.redisUpGauge.set(up ? 1 : 0);
+  }
+
+  redisLatency(seconds: number): void {
+    this.redisLatencyHistogram.observe(seconds);
+  }
 
   notificationSent(kind: 'headers' | 'scripthash', sessions: number): void {
     if (sessions > 0) this.notifications.inc({ kind }, sessions);

@@ -27,7 +27,18 @@ const BURIED_DEPTH = 6;
 export interface RouterOptions {
   /** How long one upstream gets to answer one attempt; the wallet's own deadline bounds all attempts. */
   readonly attemptTimeoutMs: number;
+  /** How long an upstream whose answer failed verification stays out of rotation. */
+  readonly quarantineMs: number;
+  /** Told of every answer that failed verification (metrics). */
+  readonly onVerificationFailure?: (upstream: string, method: string, reason: string) => void;
 }
+
+/**
+ * Checks a canonical answer before it is used; returns why it is wrong, or
+ * null. A wrong answer is never served: its upstream is quarantined and the
+ * request goes to another.
+ */
+export type Verifier = (canonical: unknown) => string | null | Promise<string | null>;
 
 export class Router {
   constructor(
@@ -42,7 +53,7 @@ export class Router {
     return height === null || best === null || height > best - BURIED_DEPTH;
   }
 
-  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number): Promise<unknown> {
+  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, verify?: Verifier): Promise<unknown> {
     const excludeUpstreams = new Set<string>();
     const excludeConnections = new Set<UpstreamConnection>();
     const key = stickyKey(method, args);
@@ -59,8 +70,18 @@ export class Router {
       const timeout = Math.max(1, Math.min(this.opts.attemptTimeoutMs, deadline - Date.now()));
       try {
         const raw = await conn.request(call.method, call.params, timeout);
+        const canonical = call.toCanonical(raw);
+        const wrong = verify ? await verify(canonical) : null;
+        if (wrong !== null) {
+          this.opts.onVerificationFailure?.(conn.name, method, wrong);
+          this.pool.quarantine(conn.name, `${method}: ${wrong}`, this.opts.quarantineMs);
+          excludeUpstreams.add(conn.name);
+          lastError = new RpcError(ErrorCode.UNAVAILABLE, 'no upstream gave an answer that verifies; try again later');
+          if (Date.now() >= deadline) throw lastError;
+          continue;
+        }
         this.pool.recordSuccess(conn);
-        return clientResult(method, call.toCanonical(raw), clientVersion);
+        return clientResult(method, canonical, clientVersion);
       } catch (err) {
         const failure = classifyFailure(err);
         if (failure === 'definitive') {

@@ -116,7 +116,8 @@ let gw: TestGateway;
 
 before(async () => {
   upstream = await ScriptedUpstream.start();
-  gw = await startTestGateway({ upstreams: [upstream], maxLineBytes: MAX_LINE });
+  // Nothing is cached here: these tests watch individual requests reach the upstream.
+  gw = await startTestGateway({ upstreams: [upstream], maxLineBytes: MAX_LINE, tweak: (c) => ({ ...c, cache: { ...c.cache, minDepth: 10_000 } }) });
   // The gateway's own handshake with the upstream is done once it follows the upstream's headers.
   await RpcClient.until(() => upstream.count('blockchain.headers.subscribe') > 0, 'the gateway to connect to the upstream');
 });

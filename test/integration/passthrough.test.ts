@@ -402,7 +402,8 @@ describe('an upstream that goes away and comes back', () => {
 describe('graceful close', () => {
   it('lets an in-flight slow request finish, then closes connections and stops accepting', async () => {
     const sim = await Simulator.start({ seed: 'passthrough-close' });
-    const gw = await startTestGateway({ upstreams: [sim], shutdownGraceMs: 5_000 });
+    // Uncached, so the slow request really waits on the simulator.
+    const gw = await startTestGateway({ upstreams: [sim], shutdownGraceMs: 5_000, tweak: (c) => ({ ...c, cache: { ...c.cache, minDepth: 10_000 } }) });
     try {
       await untilForwarding(gw.port);
       const { client } = await negotiated(gw.port, '1.6');

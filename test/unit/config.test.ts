@@ -97,6 +97,7 @@ describe('defaults', () => {
       maxSubscriptionsPerSession: 75_000,
       maxSubscriptions: 10_000_000,
     });
+    assert.deepEqual(c.cache, { minDepth: 6, memoryBytes: 64 * 1024 * 1024, redisTimeoutMs: 50, perTipTtlMs: 30_000 });
     assert.deepEqual(c.pool, {
       maxLagBlocks: 1,
       maxSubscriptionsPerConnection: 25_000,

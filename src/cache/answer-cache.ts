@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The cache of immutable answers, between sessions and the router.
+ *
+ *   session -> AnswerCache.forward -> policy -> L1 -> L2 -> coalesce -> router -> verify -> store
+ *
+ * Headers are stored once each (80 bytes, by height, with the block hash they
+ * belong to) and every header answer, range, chunk or version form is built
+ * from them. Block-bound answers (merkle proofs, id_from_pos, checkpoint
+ * proofs) carry the block hash in their key, so a reorg makes them
+ * unreachable; the tracker's reorg event also drops them from memory and
+ * rewrites Redis's height index. Nothing is stored that failed verification.
+ * Identical requests in flight share one upstream call, cached or not.
+ */
+import type { ChainTracker, Reorg } from '../chain/tracker.js';
+import type { Network } from '../config/networks.js';
+import type { Logger } from '../observability/logger.js';
+import { blockHash } from '../protocol/bitcoin/header.js';
+import { rootFromBranch } from '../protocol/bitcoin/merkle.js';
+import { clientResult } from '../routing/adapt.js';
+import type { Router, Verifier } from '../routing/router.js';
+import { LRUCache } from 'lru-cache';
+import { MAX_HEADERS, cachePlan } from './policy.js';
+import type { MemoryTier, RedisTier, Tier } from './tiers.js';
+import { verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from './verify.js';
+
+/** What the session needs from whatever forwards its requests. */
+export interface Forwarder {
+  forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number): Promise<unknown>;
+}
+
+export interface CacheObserver {
+  cacheLookup(method: string, result: Tier | 'miss'): void;
+  cacheServedBytes(bytes: number): void;
+  coalesced(method: string): void;
+}
+
+export interface AnswerCacheOptions {
+  /** Only answers about blocks at least this deep below the tip are cached. */
+  readonly minDepth: number;
+  /** Per-tip answers (fees) are kept at most this long, and never past a new tip. */
+  readonly perTipTtlMs: number;
+}
+
+/** The version whose answer shapes are canonical. */
+const CANONICAL = '1.6';
+/** Transactions proven to be in a block, remembered so their bytes may be cached. */
+const MAX_CONFIRMED_TXIDS = 200_000;
+
+interface PerTipEntry {
+  readonly value: unknown;
+  readonly tipHash: string | undefined;
+  readonly at: number;
+}
+
+export class AnswerCache implements Forwarder {
+  private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly perTip = new Map<string, PerTipEntry>();
+  /** txid -> height of the block a verified merkle proof put it in. */
+  private readonly confirmed = new LRUCache<string, number>({ max: MAX_CONFIRMED_TXIDS });
+
+  constructor(
+    private readonly router: Router,
+    private readonly tracker: ChainTracker,
+    private readonly network: Network,
+    private readonly opts: AnswerCacheOptions,
+    private readonly l1: MemoryTier,
+    private readonly l2: RedisTier | null,
+    private readonly log: Logger,
+    private readonly observer?: CacheObserver,
+  ) {
+    tracker.on('reorg', (r) => this.onReorg(r));
+    tracker.on('tip', () => this.perTip.clear());
+  }
+
+  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number): Promise<unknown> {
+    return clientResult(method, await this.canonical(method, args, deadline), clientVersion);
+  }
+
+  private buried = (height: number): boolean => {
+    const tip = this.tracker.tip;
+    return tip !== null && height <= tip.height - this.opts.minDepth;
+  };
+
+  private async canonical(method: string, args: readonly unknown[], deadline: number): Promise<unknown> {
+    const plan = cachePlan(method, args, this.buried);
+    switch (plan.kind) {
+      case 'never':
+        return this.fetch(method, args, deadline);
+      case 'per-tip':
+        return this.perTipAnswer(method, args, plan.key, deadline);
+      case 'headers': {
+        const headers = await this.headers(method, plan.start, plan.count, deadline);
+        return plan.single ? headers[0] : { count: headers.length, headers, max: MAX_HEADERS };
+      }
+      case 'transaction':
+        return this.transaction(method, plan.txid, deadline);
+      case 'block-bound':
+        return this.blockBound(method, args, plan.key, plan.height, deadline);
+    }
+  }
+
+  /** One upstream call per identical request in flight. */
+  private fetch(method: string, args: readonly unknown[], deadline: number, verify?: Verifier): Promise<unknown> {
+    const key = `${method}${JSON.stringify(args)}`;
+    const pending = this.inflight.get(key);
+    if (pending) {
+      this.observer?.coalesced(method);
+      return pending;
+    }
+    const p = this.router.forward(method, args, CANONICAL, deadline, verify).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async perTipAnswer(method: string, args: readonly unknown[], key: string, deadline: number): Promise<unknown> {
+    const tipHash = this.tipHash();
+    const hit = this.perTip.get(key);
+    if (hit && hit.tipHash === tipHash && Date.now() - hit.at < this.opts.perTipTtlMs) {
+      this.observer?.cacheLookup(method, 'l1');
+      return hit.value;
+    }
+    this.observer?.cacheLookup(method, 'miss');
+    const value = await this.fetch(method, args, deadline);
+    this.perTip.set(key, { value, tipHash, at: Date.now() });
+    return value;
+  }
+
+  /** Headers [start, start+count), each from L1, then L2, then (all missing ones at once) an upstream. */
+  private async headers(method: string, start: number, count: number, deadline: number): Promise<string[]> {
+    const found = await this.storedHeaders(start, count);
+    if (found.every((h) => h !== undefined)) {
+      this.observer?.cacheLookup(method, found.tier);
+      this.observer?.cacheServedBytes(count * 80);
+      return found as string[];
+    }
+    this.observer?.cacheLookup(method, 'miss');
+    const verify: Verifier = (canonical) => {
+      const got = (canonical as { headers?: unknown }).headers;
+      if (!Array.isArray(got)) return 'headers answer has no headers';
+      // A short answer is only right at the tip, and nothing here is near it.
+      if (got.length !== count) return `asked for ${count} headers below the tip, got ${got.length}`;
+      return verifyHeaders(this.network, start, got as string[], (h) => this.knownHash(h));
+    };
+    const answer = (await this.fetch('blockchain.block.headers', count === 1 ? [start, 1] : [start, count], deadline, verify)) as { headers: string[] };
+    this.storeHeaders(start, answer.headers);
+    return answer.headers;
+  }
+
+  private async storedHeaders(start: number, count: number): Promise<(string | undefined)[] & { tier: Tier }> {
+    const out = Object.assign(new Array<string | undefined>(count).fill(undefined), { tier: 'l1' as Tier });
+    const missing: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const b = this.l1.get(`h:${start + i}`);
+      if (b && this.matchesChain(start + i, b)) out[i] = b.toString('hex');
+      else missing.push(i);
+    }
+    if (missing.length === 0 || !this.l2?.healthy) return out;
+    out.tier = 'l2';
+    const hashes = await this.l2.mget(missing.map((i) => `hidx:${start + i}`));
+    const withHash = missing.map((i, n) => ({ i, hash: hashes[n] })).filter((x): x is { i: number; hash: Buffer } => x.hash !== undefined);
+    const bodies = await this.l2.mget(withHash.map((x) => `hdr:${x.hash.toString('hex')}`));
+    withHash.forEach(({ i, hash }, n) => {
+      const body = bodies[n];
+      if (!body || body.length !== 80 || blockHash(body) !== hash.toString('hex') || !this.matchesChain(start + i, body)) return;
+      out[i] = body.toString('hex');
+      this.l1.set(`h:${start + i}`, body);
+    });
+    return out;
+  }
+
+  private storeHeaders(start: number, headers: readonly string[]): void {
+    const l2: [string, Buffer][] = [];
+    headers.forEach((hex, i) => {
+      const height = start + i;
+      if (!this.buried(height)) return;
+      const body = Buffer.from(hex, 'hex');
+      const hash = blockHash(body);
+      this.l1.set(`h:${height}`, body);
+      l2.push([`hidx:${height}`, Buffer.from(hash, 'hex')], [`hdr:${hash}`, body]);
+    });
+    this.l2?.set(l2);
+  }
+
+  /** A stored header inside the tracker's window must be the tracker's block at that height. */
+  private matchesChain(height: number, body: Buffer): boolean {
+    const known = this.tracker.hashAt(height);
+    return known === undefined || known === blockHash(body);
+  }
+
+  private knownHash(height: number): string | undefined {
+    const tracked = this.tracker.hashAt(height);
+    if (tracked !== undefined) return tracked;
+    const b = this.l1.get(`h:${height}`);
+    return b ? blockHash(b) : undefined;
+  }
+
+  private async transaction(method: string, txid: string, deadline: number): Promise<unknown> {
+    const height = this.confirmed.get(txid);
+    const cacheable = height !== undefined && this.buried(height);
+    if (cacheable) {
+      const hit = await this.lookup(`tx:${txid}`);
+      if (hit) {
+        this.observer?.cacheLookup(method, hit.tier);
+        this.observer?.cacheServedBytes(hit.value.length);
+        return hit.value.toString('hex');
+      }
+    }
+    this.observer?.cacheLookup(method, 'miss');
+    // Verified whether or not it will be cached: a wrong transaction is never served.
+    const raw = await this.fetch(method, [txid], deadline, (c) => verifyTransaction(txid, c));
+    if (cacheable) this.store(`tx:${txid}`, Buffer.from(String(raw), 'hex'));
+    return raw;
+  }
+
+  private async blockBound(method: string, args: readonly unknown[], key: string, height: number, deadline: number): Promise<unknown> {
+    const [header] = await this.headers('blockchain.block.header', height, 1, deadline);
+    const hash = blockHash(header!);
+    const fullKey = `${key}:${hash}`;
+    const hit = await this.lookup(fullKey);
+    if (hit) {
+      this.observer?.cacheLookup(method, hit.tier);
+      this.observer?.cacheServedBytes(hit.value.length);
+      return this.fromStored(method, args, JSON.parse(hit.value.toString('utf8')));
+    }
+    this.observer?.cacheLookup(method, 'miss');
+    const { upstreamArgs, verify } = this.blockBoundCall(method, args, header!);
+    const answer = await this.fetch(method, upstreamArgs, deadline, verify);
+    // The tip may have moved while we waited; a header already orphaned must not be stored.
+    if (this.tracker.hashAt(height) === undefined || this.tracker.hashAt(height) === hash) {
+      this.store(fullKey, Buffer.from(JSON.stringify(answer), 'utf8'));
+    }
+    if (method === 'blockchain.transaction.get_merkle') this.confirmed.set(String(args[0]), height);
+    if (method === 'blockchain.transaction.id_from_pos') this.confirmed.set(String((answer as { tx_hash: string }).tx_hash), height);
+    return this.fromStored(method, args, answer);
+  }
+
+  /** What to ask upstream for a block-bound answer, and how to check it against the block's header. */
+  private blockBoundCall(method: string, args: readonly unknown[], header: string): { upstreamArgs: readonly unknown[]; verify: Verifier } {
+    switch (method) {
+      case 'blockchain.transaction.get_merkle':
+        return { upstreamArgs: args, verify: (c) => verifyMerkle(String(args[0]), c, header) };
+      case 'blockchain.transaction.id_from_pos':
+        // Always ask for the proof, so the answer can be checked; it is dropped for wallets that did not ask.
+        return { upstreamArgs: [args[0], args[1], true], verify: (c) => verifyIdFromPos(c, Number(args[1]), header) };
+      default:
+        return { upstreamArgs: args, verify: (c) => this.verifyCheckpointProof(method, args, c) };
+    }
+  }
+
+  private fromStored(method: string, args: readonly unknown[], stored: unknown): unknown {
+    if (method === 'blockchain.transaction.id_from_pos' && args[2] !== true) return (stored as { tx_hash: string }).tx_hash;
+    return stored;
+  }
+
+  /** A cp_height answer: its headers verify, and the branch folds the last header's hash into the root. */
+  private verifyCheckpointProof(method: string, args: readonly unknown[], canonical: unknown): string | null {
+    const c = canonical as { branch?: unknown; root?: unknown; header?: unknown; headers?: unknown };
+    if (!Array.isArray(c.branch) || typeof c.root !== 'string') return 'checkpoint answer lacks branch or root';
+    const start = Number(args[0]);
+    const headers = method === 'blockchain.block.header' ? [String(c.header)] : Array.isArray(c.headers) ? (c.headers as string[]) : [];
+    if (headers.length === 0) return 'checkpoint answer has no headers';
+    if (method === 'blockchain.block.headers' && headers.length !== Number(args[1])) return 'short checkpoint answer';
+    const wrong = verifyHeaders(this.network, start, headers, (h) => this.knownHash(h));
+    if (wrong) return wrong;
+    const last = start + headers.length - 1;
+    try {
+      return rootFromBranch(blockHash(headers[headers.length - 1]!), c.branch as string[], last) === c.root ? null : 'checkpoint branch does not lead to its root';
+    } catch (err) {
+      return `checkpoint branch is malformed: ${(err as Error).message}`;
+    }
+  }
+
+  private async lookup(key: string): Promise<{ value: Buffer; tier: Tier } | null> {
+    const local = this.l1.get(key);
+    if (local) return { value: local, tier: 'l1' };
+    if (!this.l2?.healthy) return null;
+    const [remote] = await this.l2.mget([key]);
+    if (!remote) return null;
+    this.l1.set(key, remote);
+    return { value: remote, tier: 'l2' };
+  }
+
+  private store(key: string, value: Buffer): void {
+    this.l1.set(key, value);
+    this.l2?.set([[key, value]]);
+  }
+
+  private tipHash(): string | undefined {
+    const tip = this.tracker.tip;
+    return tip ? this.tracker.hashAt(tip.height) : undefined;
+  }
+
+  /**
+   * After a reorg: headers above the fork leave memory and Redis's height
+   * index, block-bound answers for those heights leave memory (in Redis their
+   * keys name orphaned blocks and are never asked for again), and what we
+   * knew of confirmations there is forgotten.
+   */
+  private onReorg(r: Reorg): void {
+    const above = (height: number): boolean => height > r.forkHeight;
+    const dropped = this.l1.deleteWhere((key) => {
+      const m = /^(?:h|mk:[0-9a-f]+|ip|hcp:\d+|hscp:\d+:\d+):(\d+)/.exec(key);
+      return m !== null && above(Number(m[1]));
+    });
+    const tipHeight = r.tip.height;
+    const stale: string[] = [];
+    for (let h = r.forkHeight + 1; h <= Math.max(tipHeight, r.forkHeight + r.orphaned.length); h++) stale.push(`hidx:${h}`);
+    this.l2?.delete(stale);
+    for (const [txid, height] of this.confirmed.entries()) if (above(height)) this.confirmed.delete(txid);
+    this.perTip.clear();
+    this.log.info({ forkHeight: r.forkHeight, dropped }, 'cache invalidated above the fork');
+  }
+}

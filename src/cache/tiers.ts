@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The two cache tiers: an in-process LRU bounded by bytes (L1) in front of an
+ * optional Redis shared by every gateway instance (L2). Values are binary.
+ * Redis is a help, never a dependency: every call has a short timeout, and a
+ * Redis that is down or slow is skipped (and said so in metrics and a
+ * rate-limited log line) until it answers again.
+ */
+import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../observability/logger.js';
+
+export interface L2Observer {
+  redisUp(up: boolean): void;
+  redisLatency(seconds: number): void;
+}
+
+export type Tier = 'l1' | 'l2';
+
+export class MemoryTier {
+  private readonly lru: LRUCache<string, Buffer>;
+
+  constructor(maxBytes: number) {
+    this.lru = new LRUCache<string, Buffer>({ maxSize: Math.max(1, maxBytes), sizeCalculation: (v, k) => v.length + k.length + 64 });
+  }
+
+  get(key: string): Buffer | undefined {
+    return this.lru.get(key);
+  }
+
+  set(key: string, value: Buffer): void {
+    this.lru.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+
+  /** Deletes every key matching; for reorgs, which are rare. */
+  deleteWhere(match: (key: string) => boolean): number {
+    let n = 0;
+    for (const key of [...this.lru.keys()]) {
+      if (match(key)) {
+        this.lru.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+}
+
+export class RedisTier {
+  private readonly redis: Redis;
+  private up = false;
+  private lastLogged = 0;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly timeoutMs: number,
+    private readonly log: Logger,
+    private readonly observer?: L2Observer,
+  ) {
+    this.redis = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: timeoutMs,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(200 * times, 5000),
+    });
+    this.redis.on('ready', () => this.mark(true));
+    this.redis.on('error', (err: Error) => this.failed(err));
+    this.redis.on('end', () => this.mark(false));
+    observer?.redisUp(false);
+  }
+
+  get healthy(): boolean {
+    return this.up && this.redis.status === 'ready';
+  }
+
+  async mget(keys: readonly string[]): Promise<(Buffer | undefined)[]> {
+    if (!this.healthy || keys.length === 0) return keys.map(() => undefined);
+    const started = performance.now();
+    try {
+      const values = await this.redis.mgetBuffer(...keys.map((k) => this.prefix + k));
+      this.observer?.redisLatency((performance.now() - started) / 1000);
+      return values.map((v) => v ?? undefined);
+    } catch (err) {
+      this.failed(err as Error);
+      return keys.map(() => undefined);
+    }
+  }
+
+  /** Fire and forget: a lost write only costs a future miss. */
+  set(entries: readonly [string, Buffer][]): void {
+    if (!this.healthy || entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const [k, v] of entries) pipeline.set(this.prefix + k, v);
+    pipeline.exec().catch((err: Error) => this.failed(err));
+  }
+
+  delete(keys: readonly string[]): void {
+    if (!this.healthy || keys.length === 0) return;
+    this.redis.del(...keys.map((k) => this.prefix + k)).catch((err: Error) => this.failed(err));
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+
+  private mark(up: boolean): void {
+    if (this.up === up) return;
+    this.up = up;
+    this.observer?.redisUp(up);
+    if (up) this.log.info('cache connected to Redis');
+  }
+
+  private failed(err: Error): void {
+    // A timed-out command on a live connection does not make Redis "down"; the connection state does.
+    if (this.redis.status !== 'ready') this.mark(false);
+    const now = Date.now();
+    if (now - this.lastLogged > 60_000) {
+      this.lastLogged = now;
+      this.log.warn({ err: err.message }, 'Redis cache unavailable or slow; serving from memory and upstreams');
+    }
+  }
+}

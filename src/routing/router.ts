@@ -10,6 +10,7 @@
  * - a broadcast is retried only when it certainly never reached a server.
  */
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
+import { versionLess } from '../protocol/version.js';
 import { UpstreamError, type UpstreamConnection } from '../upstream/connection.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { clientResult, upstreamCall } from './adapt.js';
@@ -59,6 +60,14 @@ export class Router {
     const key = stickyKey(method, args);
     const tipSensitive = this.isTipSensitive(method, args);
     let lastError: unknown = null;
+    if (method === 'blockchain.transaction.broadcast_package') {
+      // Only 1.6 upstreams take packages: the others are left out of the choice, and with
+      // none but them ready the wallet hears so at once (adapt's error for an old upstream).
+      const ready = this.pool.ready();
+      const old = ready.filter((c) => c.version !== null && versionLess(c.version, '1.6'));
+      for (const c of old) excludeUpstreams.add(c.name);
+      if (old.length > 0 && old.length === ready.length) upstreamCall(method, args, old[0]!.version!); // throws
+    }
     for (;;) {
       let conn: UpstreamConnection;
       try {

@@ -337,6 +337,29 @@ describe('differential: the gateway answers like the simulator at 1.4 and 1.6', 
     await sim14?.stop();
   });
 
+  it('a 1.6 wallet over a pool of both: broadcast_package goes to the 1.6 upstream, every time', async () => {
+    const mixed = await startTestGateway({ upstreams: [sim14, sim16], admin: true });
+    const direct = await RpcClient.connect(sim16.port);
+    const wallets: RpcClient[] = [];
+    try {
+      await untilForwarding(mixed.port);
+      await RpcClient.until(async () => (await mixed.status()).upstreams.filter((u) => u.state === 'healthy').length === 2, 'both upstreams to be ready');
+      await direct.request('server.version', ['differential', '1.6']);
+      const expected = normal(await outcome(direct, 'blockchain.transaction.broadcast_package', [[fixture.mempoolRaw]]));
+      for (let i = 0; i < 8; i++) {
+        const w = await RpcClient.connect(mixed.port);
+        wallets.push(w);
+        await w.request('server.version', ['differential', '1.6']);
+        const got = normal(await outcome(w, 'blockchain.transaction.broadcast_package', [[fixture.mempoolRaw]]));
+        assert.deepEqual(got, expected, `attempt ${i}`);
+      }
+    } finally {
+      for (const w of wallets) await w.close();
+      await direct.close();
+      await mixed.close();
+    }
+  });
+
   for (const version of ['1.4', '1.6'] as const) {
     for (const upstream of ['1.6', '1.4-only'] as const) {
       it(`a ${version} wallet over a ${upstream} simulator: every method, valid and bad params`, async () => {

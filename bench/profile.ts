@@ -48,14 +48,23 @@ function shortUrl(url: string): string {
   return u;
 }
 
-export function summarizeProfile(file: string, top = 15): ProfileSummary {
+/**
+ * `window` keeps only the samples taken between fromMs and toMs after the
+ * profile started (node starts profiling as the process boots), so start-up
+ * work (module loading, compiling) does not hide the steady state.
+ */
+export function summarizeProfile(file: string, top = 15, window?: { fromMs: number; toMs: number }): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
+  let atUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
+    const delta = profile.timeDeltas[i] ?? 0;
+    atUs += delta;
+    if (window && (atUs < window.fromMs * 1000 || atUs > window.toMs * 1000)) continue;
     // timeDeltas[i] is the time since the previous sample; charge it to this sample's node.
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   }
   const byFunction = new Map<string, { fn: string; loc: string; us: number }>();
   let idleUs = 0;

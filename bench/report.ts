@@ -67,6 +67,7 @@ function find(runs: readonly EntryRun[], entry: string, target: string): EntryRu
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ratio = (a: number, b: number): string => (b > 0 ? `${fmt(a / b, 2)}×` : '–');
 const mb = (kb: number): string => fmt(kb / 1024, 1);
+const pct = (cpuMs: number, wallMs: number): number => Math.round((cpuMs / Math.max(1, wallMs)) * 100);
 
 export function checkTargets(runs: readonly EntryRun[]): TargetCheck[] {
   const out: TargetCheck[] = [];
@@ -139,8 +140,8 @@ export function checkTargets(runs: readonly EntryRun[]): TargetCheck[] {
 
 function throughputTable(runs: readonly EntryRun[], entries: readonly string[]): string {
   const head =
-    '| scenario | target | sessions | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | MB/s in | target CPU % | peak RSS MB | upstream CPU % | × echo | × sim | × HAProxy |\n' +
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+    '| scenario | target | sessions | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | MB/s in | target CPU % | peak RSS MB | upstream CPU % | generator CPU % | other CPU % | × echo | × sim | × HAProxy |\n' +
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const rows: string[] = [];
   for (const entry of entries) {
     const ofEntry = runs.filter((r) => r.entry === entry && r.measured);
@@ -150,7 +151,7 @@ function throughputTable(runs: readonly EntryRun[], entries: readonly string[]):
       const isGw = r.target.startsWith('gateway');
       const rel = (t: string): string => (isGw && base(t) > 0 ? ratio(m.requestsPerSec, base(t)) : '');
       rows.push(
-        `| ${entry} | ${TARGET_LABELS[r.target] ?? r.target} | ${fmt(r.sessionsOpened)} | ${fmt(m.requestsPerSec)} | ${fmt(m.latency.p50Ms, 3)} | ${fmt(m.latency.p90Ms, 3)} | ${fmt(m.latency.p99Ms, 3)} | ${fmt(m.latency.maxMs, 1)} | ${fmt(m.errors + m.failures)} | ${fmt(m.mbInPerSec, 1)} | ${fmt(r.usage.cpuPercent)} | ${mb(r.usage.peakRssKb)} | ${r.upstreamUsage ? fmt(r.upstreamUsage.cpuPercent) : ''} | ${rel('echo')} | ${rel('sim')} | ${rel('haproxy')} |`,
+        `| ${entry} | ${TARGET_LABELS[r.target] ?? r.target} | ${fmt(r.sessionsOpened)} | ${fmt(m.requestsPerSec)} | ${fmt(m.latency.p50Ms, 3)} | ${fmt(m.latency.p90Ms, 3)} | ${fmt(m.latency.p99Ms, 3)} | ${fmt(m.latency.maxMs, 1)} | ${fmt(m.errors + m.failures)} | ${fmt(m.mbInPerSec, 1)} | ${fmt(r.usage.cpuPercent)} | ${mb(r.usage.peakRssKb)} | ${r.upstreamUsage ? fmt(r.upstreamUsage.cpuPercent) : ''} | ${fmt(pct(r.generatorCpuMs, m.ms))} | ${fmt(r.otherCpuPercent)} | ${rel('echo')} | ${rel('sim')} | ${rel('haproxy')} |`,
       );
     }
   }
@@ -159,24 +160,24 @@ function throughputTable(runs: readonly EntryRun[], entries: readonly string[]):
 
 function stormTable(runs: readonly EntryRun[]): string {
   const head =
-    '| target | sessions | subscriptions / session | unique scripthashes | upstream subscriptions | subscribe phase s | delivery p50 ms | p99 ms | max ms | sessions missed | RSS / session kB | peak RSS MB |\n' +
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+    '| target | sessions | subscriptions / session | unique scripthashes | upstream subscriptions | subscribe phase s | delivery p50 ms | p99 ms | max ms | sessions missed | RSS / session kB | peak RSS MB | other CPU % |\n' +
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const rows = runs
     .filter((r) => r.storm)
     .map((r) => {
       const s = r.storm!;
-      return `| ${TARGET_LABELS[r.target] ?? r.target} | ${fmt(r.sessionsOpened)} | ${s.subscriptionsPerSession} + headers | ${fmt(s.uniqueScripthashes)} | ${s.upstreamSubscriptions === null ? '?' : fmt(s.upstreamSubscriptions)} | ${fmt(r.setup.ms / 1000, 1)} | ${fmt(s.deliveryMs.p50Ms, 1)} | ${fmt(s.deliveryMs.p99Ms, 1)} | ${fmt(s.deliveryMs.maxMs, 1)} | ${fmt(s.sessionsMissing)} | ${fmt(s.perSessionKb, 1)} | ${mb(r.usage.peakRssKb)} |`;
+      return `| ${TARGET_LABELS[r.target] ?? r.target} | ${fmt(r.sessionsOpened)} | ${s.subscriptionsPerSession} + headers | ${fmt(s.uniqueScripthashes)} | ${s.upstreamSubscriptions === null ? '?' : fmt(s.upstreamSubscriptions)} | ${fmt(r.setup.ms / 1000, 1)} | ${fmt(s.deliveryMs.p50Ms, 1)} | ${fmt(s.deliveryMs.p99Ms, 1)} | ${fmt(s.deliveryMs.maxMs, 1)} | ${fmt(s.sessionsMissing)} | ${fmt(s.perSessionKb, 1)} | ${mb(r.usage.peakRssKb)} | ${fmt(r.otherCpuPercent)} |`;
     });
   return `${head}\n${rows.join('\n')}`;
 }
 
 function idleTable(runs: readonly EntryRun[]): string {
-  const head = '| target | sessions | open s | RSS before MB | RSS with sessions MB | kB / session | CPU ms (whole run) |\n|---|--:|--:|--:|--:|--:|--:|';
+  const head = '| target | sessions | open s | RSS before MB | RSS with sessions MB | kB / session | CPU ms (whole run) | other CPU % |\n|---|--:|--:|--:|--:|--:|--:|--:|';
   const rows = runs
     .filter((r) => r.idle)
     .map((r) => {
       const i = r.idle!;
-      return `| ${TARGET_LABELS[r.target] ?? r.target} | ${fmt(r.sessionsOpened)} | ${fmt(r.setup.ms / 1000, 1)} | ${mb(i.rssBeforeKb)} | ${mb(i.rssAfterKb)} | ${fmt(i.perSessionKb, 1)} | ${fmt(r.usage.cpuMs)} |`;
+      return `| ${TARGET_LABELS[r.target] ?? r.target} | ${fmt(r.sessionsOpened)} | ${fmt(r.setup.ms / 1000, 1)} | ${mb(i.rssBeforeKb)} | ${mb(i.rssAfterKb)} | ${fmt(i.perSessionKb, 1)} | ${fmt(r.usage.cpuMs)} | ${fmt(r.otherCpuPercent)} |`;
     });
   return `${head}\n${rows.join('\n')}`;
 }
@@ -195,7 +196,7 @@ function profilesSection(profiles: BenchResults['profiles']): string {
       .map((e) => `| ${e.function.replace(/\|/g, '\\|')} | ${e.location || '(native)'} | ${fmt(e.selfMs, 1)} | ${fmt(e.percent, 1)} |`)
       .join('\n');
     return (
-      `**${p.scenario}**, ${TARGET_LABELS[p.target] ?? p.target}: ${fmt(busy)} ms busy of ${fmt(p.summary.totalMs)} ms profiled.\n\n` +
+      `**${p.scenario}**, ${TARGET_LABELS[p.target] ?? p.target}: ${fmt(busy)} ms busy of the ${fmt(p.summary.totalMs)} ms measured window (start-up excluded).\n\n` +
       `| function | where | self ms | % of busy |\n|---|---|--:|--:|\n${rows}`
     );
   });
@@ -229,7 +230,8 @@ export function renderResults(results: BenchResults, entriesInOrder: readonly st
     '### Throughput and latency',
     '',
     'Closed loop: every session keeps one request (wallet-sync: one wallet start-up) in flight. ' +
-      'CPU % is CPU time over wall time (100 = one core busy); upstream CPU % is the simulator behind a proxy. ' +
+      'CPU % is CPU time over wall time (100 = one core busy); upstream CPU % is the simulator behind a proxy; ' +
+      'generator CPU % is the load generator; other CPU % is whatever else the machine ran meanwhile (noise). ' +
       'Ratios are the gateway\'s req/s over each baseline\'s in the same scenario.',
     '',
     throughputTable(runs, throughputEntries),

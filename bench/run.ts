@@ -96,7 +96,7 @@ function skipReason(entry: PlanEntry, spec: TargetSpec, keys: GatewayKeys): stri
 function oneLine(r: RunResult): string {
   if (r.measured) {
     const m = r.measured;
-    return `${fmtInt(m.requestsPerSec)} req/s, p50 ${m.latency.p50Ms} ms, p99 ${m.latency.p99Ms} ms, errors ${m.errors + m.failures}, target CPU ${r.usage.cpuPercent} %, peak RSS ${Math.round(r.usage.peakRssKb / 1024)} MB`;
+    return `${fmtInt(m.requestsPerSec)} req/s, p50 ${m.latency.p50Ms} ms, p99 ${m.latency.p99Ms} ms, errors ${m.errors + m.failures}, target CPU ${r.usage.cpuPercent} %, peak RSS ${Math.round(r.usage.peakRssKb / 1024)} MB, other CPU ${r.otherCpuPercent} %`;
   }
   if (r.idle) return `${r.sessionsOpened} sessions, RSS ${Math.round(r.idle.rssBeforeKb / 1024)} -> ${Math.round(r.idle.rssAfterKb / 1024)} MB (${r.idle.perSessionKb} kB/session)`;
   if (r.storm) {
@@ -148,7 +148,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
           log(`${entry.id} × ${spec.label}: skipped (${why})`);
           continue;
         }
+        const t0 = Date.now();
         const target = await startTarget(spec, { sim, sizes, gatewayKeys: keys });
+        const t1 = Date.now();
         let result: RunResult;
         try {
           const sessions = Math.min(entry.size.sessions, target.maxSessions);
@@ -168,7 +170,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
             log,
           });
         } finally {
+          const t2 = Date.now();
           const exit = await target.stop();
+          log(`  (start ${t1 - t0} ms, run ${t2 - t1} ms, stop ${Date.now() - t2} ms)`);
           if (spec.kind === 'gateway' && exit.code !== 0) notes.push(`${entry.id} × ${spec.label}: the gateway exited with ${JSON.stringify(exit)}`);
         }
         for (const n of target.notes) notes.push(`${entry.id} × ${spec.label}: ${n}`);
@@ -191,20 +195,22 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
         try {
           log(`profiling the gateway (1 worker) on ${id}`);
           const target = await startTarget(TARGET_SPECS['gateway-w1']!, { sim, gatewayKeys: keys, cpuProfDir: dir });
+          let window: { fromMs: number; toMs: number } | undefined;
           try {
-            await runLoad({
+            const r = await runLoad({
               scenario,
               data,
               target: { id: 'gateway-w1', host: target.host, port: target.port, pid: target.pid },
-              size: { sessions: entry.size.sessions, warmupMs: 200, durationMs: plan.profileMs },
+              size: { sessions: entry.size.sessions, warmupMs: 300, durationMs: plan.profileMs },
               generators: opts.generators,
               log,
             });
+            if (target.spawnedAtMs !== undefined) window = { fromMs: r.window.startMs - target.spawnedAtMs, toMs: r.window.endMs - target.spawnedAtMs };
           } finally {
             await target.stop();
           }
           const file = newestProfile(dir);
-          if (file) profiles.push({ scenario: id, target: 'gateway-w1', summary: { ...summarizeProfile(file), file: path.basename(file) } });
+          if (file) profiles.push({ scenario: id, target: 'gateway-w1', summary: { ...summarizeProfile(file, 15, window), file: path.basename(file) } });
           else notes.push(`profiling ${id}: the gateway wrote no profile`);
         } finally {
           rmSync(dir, { recursive: true, force: true });

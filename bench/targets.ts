@@ -36,6 +36,8 @@ export interface RunningTarget {
   /** Most sessions this target can hold on this machine (HAProxy: open-files limit). */
   readonly maxSessions: number;
   readonly notes: string[];
+  /** When the target's process was spawned (epoch ms); undefined for the long-running simulator. */
+  readonly spawnedAtMs?: number;
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
 }
 
@@ -163,6 +165,7 @@ async function startGatewayTarget(spec: TargetSpec, opts: StartOptions): Promise
         pid: t.pid,
         maxSessions: Infinity,
         notes,
+        spawnedAtMs: t.spawnedAtMs,
         stop: async () => {
           const info = await t.stop(20_000);
           rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -32,6 +33,8 @@ export class ChildTarget {
   private readonly waiters = new Set<() => void>();
   private exitInfo: ExitInfo | null = null;
   readonly exited: Promise<ExitInfo>;
+  /** When the process was spawned (epoch ms, sub-ms precision), e.g. to line a CPU profile up with a run. */
+  readonly spawnedAtMs = performance.timeOrigin + performance.now();
   private readonly child: ChildProcess;
 
   constructor(

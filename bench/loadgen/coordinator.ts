@@ -12,7 +12,7 @@ import { WORKER_MAIN } from '../paths.js';
 import type { PhaseStatsData } from './client.js';
 import { Histogram } from './histogram.js';
 import type { CoordinatorMessage, DeliveryReport, WorkerMessage } from './messages.js';
-import { ProcessMonitor, type ProcessUsage } from './procstat.js';
+import { machineCpu, ProcessMonitor, type ProcessUsage } from './procstat.js';
 
 export interface LatencySummary {
   readonly count: number;
@@ -53,7 +53,17 @@ export interface RunResult {
   readonly usage: ProcessUsage & { readonly cpuPercent: number };
   /** The same for the simulator behind the target (null when the target is the simulator itself or has none). */
   readonly upstreamUsage: (ProcessUsage & { readonly cpuPercent: number }) | null;
+  /** CPU of the load-generator processes over the same window, from /proc. */
   readonly generatorCpuMs: number;
+  /**
+   * The whole machine's busy CPU over the window (100 = one core), and what is left of it after
+   * the target, the simulator behind it and the load generator: other work on the machine, the
+   * noise in these figures.
+   */
+  readonly machineCpuPercent: number;
+  readonly otherCpuPercent: number;
+  /** When the measured window began and ended (epoch ms, sub-ms precision). */
+  readonly window: { readonly startMs: number; readonly endMs: number };
   readonly idle: { readonly rssBeforeKb: number; readonly rssAfterKb: number; readonly perSessionKb: number } | null;
   readonly storm: {
     readonly uniqueScripthashes: number;
@@ -174,10 +184,23 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
     handles.push(new WorkerHandle(fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })));
   }
   const monitor = new ProcessMonitor(opts.target.pid);
-  const upstreamMonitor = opts.upstreamPid !== undefined ? new ProcessMonitor(opts.upstreamPid) : null;
+  const upstreamMonitor = opts.upstreamPid !== undefined ? new ProcessMonitor(opts.upstreamPid, false) : null;
+  const generatorMonitors = handles.map((h) => new ProcessMonitor(h.child.pid!, false));
+  let machineAtStart = machineCpu();
+  let windowStart = nowMs();
+  // The coordinator (this process) is part of the load generator too.
+  let selfAtStart = process.cpuUsage();
+  const startMonitors = (): void => {
+    monitor.start();
+    upstreamMonitor?.start();
+    for (const g of generatorMonitors) g.start();
+    machineAtStart = machineCpu();
+    selfAtStart = process.cpuUsage();
+    windowStart = nowMs();
+  };
   try {
-    const whole = scenario.kind !== 'throughput' ? monitor.start() : null;
-    if (whole) upstreamMonitor?.start();
+    const whole = scenario.kind !== 'throughput' ? monitor : null;
+    if (whole) startMonitors();
     const rssBefore = whole ? whole.rssNowKb() : 0;
     const subsBefore = scenario.kind === 'storm' && opts.upstreamSubscriptions ? await opts.upstreamSubscriptions() : 0;
 
@@ -225,16 +248,12 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
         const ops = shares[i];
         h.send({ type: 'run', durationMs: size.durationMs, ...(ops !== undefined ? { ops } : {}), warmupMs, hardLimitMs });
       });
-      const monitorTimer = setTimeout(() => {
-        monitor.start();
-        upstreamMonitor?.start();
-      }, warmupMs);
+      const monitorTimer = setTimeout(startMonitors, warmupMs);
       const done = await Promise.all(handles.map((h) => h.next('done')));
       clearTimeout(monitorTimer);
       usage = monitor.stop();
       const ms = Math.max(1, done.reduce((s, d) => s + d.measuredMs, 0) / done.length);
       const phase = mergePhases(done.map((d) => d.stats));
-      generatorCpuMs = Math.round(done.reduce((s, d) => s + d.generatorCpuMs, 0));
       aborted = done.some((d) => d.aborted);
       usageMs = ms;
       measured = {
@@ -286,6 +305,12 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
       };
     }
     const upstreamUsage = upstreamMonitor ? upstreamMonitor.stop() : null;
+    const self = process.cpuUsage(selfAtStart);
+    generatorCpuMs = generatorMonitors.reduce((s, g) => s + g.stop().cpuMs, 0) + Math.round((self.user + self.system) / 1000);
+    const machineAtEnd = machineCpu();
+    const windowMs = Math.max(1, usageMs);
+    const machineBusyMs = machineAtEnd.busyMs - machineAtStart.busyMs;
+    const otherMs = Math.max(0, machineBusyMs - usage.cpuMs - (upstreamUsage?.cpuMs ?? 0) - generatorCpuMs);
     return {
       scenario: scenario.name,
       target: opts.target.id,
@@ -299,6 +324,9 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
       usage: { ...usage, cpuPercent: Math.round((usage.cpuMs / Math.max(1, usageMs)) * 1000) / 10 },
       upstreamUsage: upstreamUsage ? { ...upstreamUsage, cpuPercent: Math.round((upstreamUsage.cpuMs / Math.max(1, usageMs)) * 1000) / 10 } : null,
       generatorCpuMs,
+      window: { startMs: windowStart, endMs: nowMs() },
+      machineCpuPercent: Math.round((machineBusyMs / windowMs) * 100),
+      otherCpuPercent: Math.round((otherMs / windowMs) * 100),
       idle,
       storm,
       aborted,
@@ -306,6 +334,7 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
   } finally {
     monitor.stop();
     upstreamMonitor?.stop();
+    for (const g of generatorMonitors) g.stop();
     for (const h of handles) {
       try {
         h.send({ type: 'close' });

@@ -136,10 +136,18 @@ export class ProcessMonitor {
   private startRss = 0;
   private peakReset = true;
 
-  constructor(private readonly root: number) {}
+  /** `tree` false measures the one process only (cheaper: no /proc scan for descendants). */
+  constructor(
+    private readonly root: number,
+    private readonly tree = true,
+  ) {}
+
+  private pids(): number[] {
+    return this.tree ? processTree(this.root) : [this.root];
+  }
 
   start(): this {
-    const pids = processTree(this.root);
+    const pids = this.pids();
     let rss = 0;
     for (const pid of pids) {
       if (!resetPeak(pid)) this.peakReset = false;
@@ -155,7 +163,7 @@ export class ProcessMonitor {
   }
 
   private sample(): void {
-    for (const pid of processTree(this.root)) {
+    for (const pid of this.pids()) {
       const st = readStat(pid);
       if (st) this.lastCpu.set(pid, { user: st.userMs, system: st.systemMs });
       const mem = readMem(pid);
@@ -166,7 +174,7 @@ export class ProcessMonitor {
   /** RSS of the whole tree now, in kB. */
   rssNowKb(): number {
     let rss = 0;
-    for (const pid of processTree(this.root)) rss += readMem(pid)?.rssKb ?? 0;
+    for (const pid of this.pids()) rss += readMem(pid)?.rssKb ?? 0;
     return rss;
   }
 
@@ -205,4 +213,18 @@ export function openFileLimit(pid: number | 'self' = 'self'): number {
     /* not Linux */
   }
   return 1024;
+}
+
+/** CPU time the whole machine spent busy (all cores, steal included) and in total, in ms, from /proc/stat. */
+export function machineCpu(): { busyMs: number; totalMs: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+    const tick = 1000 / clockTicksPerSecond();
+    const busy = user + nice + system + irq + softirq + steal;
+    return { busyMs: busy * tick, totalMs: (busy + idle + iowait) * tick };
+  } catch {
+    return { busyMs: 0, totalMs: 0 };
+  }
 }

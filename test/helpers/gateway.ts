@@ -63,6 +63,9 @@ export interface TestGateway {
 
 /** The parts of /status the tests read. */
 export interface GatewayStatusDoc {
+  /** The gateway's best (verified) tip, when it has one. */
+  readonly tip?: { readonly height: number; readonly hash: string } | null;
+  readonly sessions?: number;
   readonly upstreams: readonly {
     readonly name: string;
     readonly state: string;

@@ -24,16 +24,19 @@ export interface Plan {
   readonly entries: readonly PlanEntry[];
   /** Length of each profiling run (gateway, 1 worker, under node --cpu-prof). */
   readonly profileMs: number;
+  /** Runs of each throughput scenario per target, the targets taking turns; the report shows the median. */
+  readonly repeats: number;
 }
 
 const THROUGHPUT_TARGETS = ['sim', 'echo', 'haproxy', 'gateway-w1', 'gateway-w2'];
 
 export function makePlan(quick: boolean): Plan {
-  const t = quick ? { warmupMs: 300, durationMs: 1500 } : { warmupMs: 2000, durationMs: 10_000 };
+  const t = quick ? { warmupMs: 300, durationMs: 1500 } : { warmupMs: 1000, durationMs: 5000 };
   return {
     mode: quick ? 'quick' : 'full',
     blocks: quick ? 2100 : 4100,
-    profileMs: quick ? 2000 : 10_000,
+    profileMs: quick ? 1500 : 10_000,
+    repeats: quick ? 1 : 3,
     entries: [
       { id: 'headers-hot', scenario: 'headers-hot', size: { sessions: quick ? 32 : 64, ...t }, targets: THROUGHPUT_TARGETS },
       { id: 'wallet-sync', scenario: 'wallet-sync', size: { sessions: quick ? 8 : 16, ...t }, targets: THROUGHPUT_TARGETS },
@@ -41,7 +44,7 @@ export function makePlan(quick: boolean): Plan {
       {
         id: 'passthrough-1',
         scenario: 'passthrough',
-        size: { sessions: 1, ops: quick ? 1000 : 10_000, warmupMs: quick ? 200 : 1000 },
+        size: { sessions: 1, ops: quick ? 500 : 5000, warmupMs: quick ? 200 : 1000 },
         targets: ['sim', 'haproxy', 'gateway-w1', 'gateway-w2'],
         note: 'one session, one request at a time: the latency a proxy adds',
       },
@@ -54,13 +57,13 @@ export function makePlan(quick: boolean): Plan {
       {
         id: 'subscribe-storm',
         scenario: 'subscribe-storm',
-        size: { sessions: quick ? 2000 : 10_000, holdMs: quick ? 300 : 1000 },
+        size: { sessions: quick ? 1000 : 10_000, holdMs: quick ? 300 : 1000 },
         targets: ['sim', 'haproxy', 'gateway-w1', 'gateway-w2'],
       },
       {
         id: 'idle',
         scenario: 'idle',
-        size: { sessions: 10_000, holdMs: quick ? 500 : 3000 },
+        size: { sessions: 10_000, holdMs: quick ? 300 : 3000 },
         targets: ['sim', 'echo', 'haproxy', 'gateway-w1', 'gateway-w2'],
       },
     ],

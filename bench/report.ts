@@ -39,6 +39,8 @@ export interface BenchResults {
   readonly mode: 'quick' | 'full';
   readonly machine: Machine;
   readonly generatorProcesses: number;
+  /** Runs of each throughput scenario per target (the table shows the median). */
+  readonly repeats: number;
   readonly plan: unknown;
   readonly runs: RunResult[];
   readonly skipped: { readonly entry: string; readonly target: string; readonly reason: string }[];
@@ -58,10 +60,14 @@ export const TARGET_LABELS: Record<string, string> = {
 };
 
 /** Finds a run by plan entry id (runs carry it in `entry`) and target. */
-export type EntryRun = RunResult & { readonly entry: string };
+export type EntryRun = RunResult & { readonly entry: string; readonly repetition?: number };
 
-function find(runs: readonly EntryRun[], entry: string, target: string): EntryRun | undefined {
-  return runs.find((r) => r.entry === entry && r.target === target && !r.aborted);
+/** The run that stands for (entry, target): the only one, or the median by req/s of the repetitions. */
+export function find(runs: readonly EntryRun[], entry: string, target: string): EntryRun | undefined {
+  const all = runs.filter((r) => r.entry === entry && r.target === target && !r.aborted);
+  if (all.length <= 1) return all[0];
+  const sorted = [...all].sort((a, b) => (a.measured?.requestsPerSec ?? 0) - (b.measured?.requestsPerSec ?? 0));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -144,9 +150,11 @@ function throughputTable(runs: readonly EntryRun[], entries: readonly string[]):
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const rows: string[] = [];
   for (const entry of entries) {
-    const ofEntry = runs.filter((r) => r.entry === entry && r.measured);
+    const targets = [...new Set(runs.filter((r) => r.entry === entry && r.measured).map((r) => r.target))];
     const base = (t: string): number => find(runs, entry, t)?.measured?.requestsPerSec ?? 0;
-    for (const r of ofEntry) {
+    for (const t of targets) {
+      const r = find(runs, entry, t);
+      if (!r?.measured) continue;
       const m = r.measured!;
       const isGw = r.target.startsWith('gateway');
       const rel = (t: string): string => (isGw && base(t) > 0 ? ratio(m.requestsPerSec, base(t)) : '');
@@ -232,7 +240,8 @@ export function renderResults(results: BenchResults, entriesInOrder: readonly st
     'Closed loop: every session keeps one request (wallet-sync: one wallet start-up) in flight. ' +
       'CPU % is CPU time over wall time (100 = one core busy); upstream CPU % is the simulator behind a proxy; ' +
       'generator CPU % is the load generator; other CPU % is whatever else the machine ran meanwhile (noise). ' +
-      'Ratios are the gateway\'s req/s over each baseline\'s in the same scenario.',
+      'Ratios are the gateway\'s req/s over each baseline\'s in the same scenario.' +
+      (results.repeats > 1 ? ` Each row is the median (by req/s) of ${results.repeats} runs, the targets taking turns; every run is in the results file.` : ''),
     '',
     throughputTable(runs, throughputEntries),
     '',

@@ -138,47 +138,51 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       log(`${entry.id}: preparing`);
       const data = await scenario.prepare(prepare);
       let sizes: Record<string, number> = {};
-      for (const targetId of entry.targets) {
-        if (opts.targets && !opts.targets.includes(targetId)) continue;
-        const spec = TARGET_SPECS[targetId];
-        if (!spec) throw new Error(`unknown target ${targetId}`);
-        const why = skipReason(entry, spec, keys);
-        if (why !== null) {
-          skipped.push({ entry: entry.id, target: targetId, reason: why });
-          log(`${entry.id} × ${spec.label}: skipped (${why})`);
-          continue;
-        }
-        const t0 = Date.now();
-        const target = await startTarget(spec, { sim, sizes, gatewayKeys: keys });
-        const t1 = Date.now();
-        let result: RunResult;
-        try {
-          const sessions = Math.min(entry.size.sessions, target.maxSessions);
-          if (sessions < entry.size.sessions) {
-            notes.push(`${entry.id} × ${spec.label}: ${fmtInt(sessions)} sessions instead of ${fmtInt(entry.size.sessions)}: each costs HAProxy two file descriptors and the open-files limit is ${fmtInt(openFileLimit())}.`);
+      const repeats = scenario.kind === 'throughput' ? plan.repeats : 1;
+      for (let repetition = 0; repetition < repeats; repetition++) {
+        for (const targetId of entry.targets) {
+          if (opts.targets && !opts.targets.includes(targetId)) continue;
+          const spec = TARGET_SPECS[targetId];
+          if (!spec) throw new Error(`unknown target ${targetId}`);
+          const why = skipReason(entry, spec, keys);
+          if (why !== null) {
+            if (repetition > 0) continue;
+            skipped.push({ entry: entry.id, target: targetId, reason: why });
+            log(`${entry.id} × ${spec.label}: skipped (${why})`);
+            continue;
           }
-          log(`${entry.id} × ${spec.label}: ${sessions} sessions`);
-          result = await runLoad({
-            scenario,
-            data,
-            target: { id: targetId, host: target.host, port: target.port, pid: target.pid },
-            size: { ...entry.size, sessions },
-            generators: opts.generators,
-            ...(spec.kind === 'haproxy' || spec.kind === 'gateway' ? { upstreamPid: sim.target.pid } : {}),
-            prepare,
-            upstreamSubscriptions: subscriptions,
-            log,
-          });
-        } finally {
-          const t2 = Date.now();
-          const exit = await target.stop();
-          log(`  (start ${t1 - t0} ms, run ${t2 - t1} ms, stop ${Date.now() - t2} ms)`);
-          if (spec.kind === 'gateway' && exit.code !== 0) notes.push(`${entry.id} × ${spec.label}: the gateway exited with ${JSON.stringify(exit)}`);
+          const t0 = Date.now();
+          const target = await startTarget(spec, { sim, sizes, gatewayKeys: keys });
+          const t1 = Date.now();
+          let result: RunResult;
+          try {
+            const sessions = Math.min(entry.size.sessions, target.maxSessions);
+            if (sessions < entry.size.sessions && repetition === 0) {
+              notes.push(`${entry.id} × ${spec.label}: ${fmtInt(sessions)} sessions instead of ${fmtInt(entry.size.sessions)}: each costs HAProxy two file descriptors and the open-files limit is ${fmtInt(openFileLimit())}.`);
+            }
+            log(`${entry.id} × ${spec.label}: ${sessions} sessions${repeats > 1 ? ` (run ${repetition + 1} of ${repeats})` : ''}`);
+            result = await runLoad({
+              scenario,
+              data,
+              target: { id: targetId, host: target.host, port: target.port, pid: target.pid },
+              size: { ...entry.size, sessions },
+              generators: opts.generators,
+              ...(spec.kind === 'haproxy' || spec.kind === 'gateway' ? { upstreamPid: sim.target.pid } : {}),
+              prepare,
+              upstreamSubscriptions: subscriptions,
+              log,
+            });
+          } finally {
+            const t2 = Date.now();
+            const exit = await target.stop();
+            log(`  (start ${t1 - t0} ms, run ${t2 - t1} ms, stop ${Date.now() - t2} ms)`);
+            if (spec.kind === 'gateway' && exit.code !== 0) notes.push(`${entry.id} × ${spec.label}: the gateway exited with ${JSON.stringify(exit)}`);
+          }
+          for (const n of target.notes) notes.push(`${entry.id} × ${spec.label}: ${n}`);
+          if (targetId === 'sim' && repetition === 0) sizes = { ...result.setup.replyBytes, ...(result.measured?.replyBytes ?? {}) };
+          runs.push({ ...result, entry: entry.id, ...(repeats > 1 ? { repetition } : {}) });
+          log(`  ${oneLine(result)}`);
         }
-        for (const n of target.notes) notes.push(`${entry.id} × ${spec.label}: ${n}`);
-        if (targetId === 'sim') sizes = { ...result.setup.replyBytes, ...(result.measured?.replyBytes ?? {}) };
-        runs.push({ ...result, entry: entry.id });
-        log(`  ${oneLine(result)}`);
       }
     }
 
@@ -223,6 +227,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       mode: plan.mode,
       machine: machine(loadAtStart),
       generatorProcesses: opts.generators,
+      repeats: plan.repeats,
       plan: { ...plan, entries },
       runs,
       skipped,

@@ -219,7 +219,7 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
         first,
         count,
         seed: opts.seed ?? 1,
-        connectConcurrency: opts.connectConcurrency ?? 64,
+        connectConcurrency: opts.connectConcurrency ?? 128,
       });
       first += count;
     });

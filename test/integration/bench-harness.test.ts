@@ -140,6 +140,7 @@ describe('bench harness', { skip: built ? false : 'build first (npx tsc -p tscon
       mode: 'quick',
       machine: machine(),
       generatorProcesses: 2,
+      repeats: 1,
       plan: {},
       runs,
       skipped: [],

@@ -18,7 +18,7 @@ import type { Logger } from '../observability/logger.js';
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { canonicalStatus, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
-import type { UpstreamConnection } from '../upstream/connection.js';
+import { isServerSideFailure, type UpstreamConnection } from '../upstream/connection.js';
 import type { HeaderTip, UpstreamPool } from '../upstream/pool.js';
 
 export type { HeaderTip };
@@ -154,8 +154,9 @@ export class SubscriptionHub {
   private subscribeUpstream(scripthash: string, entry: ScripthashEntry, deadline: number): Promise<string | null> {
     const run = async (): Promise<string | null> => {
       const excludeConnections = new Set<UpstreamConnection>();
+      const excludeUpstreams = new Set<string>();
       for (;;) {
-        const sticky = await this.pool.acquire(deadline, { key: scripthash, tipSensitive: true, excludeConnections });
+        const sticky = await this.pool.acquire(deadline, { key: scripthash, tipSensitive: true, excludeConnections, excludeUpstreams });
         const conn = this.roomiest(sticky);
         try {
           const status = await conn.request(SCRIPTHASH, [scripthash], Math.max(1, deadline - Date.now()));
@@ -166,6 +167,11 @@ export class SubscriptionHub {
         } catch (err) {
           if (!conn.isOpen && Date.now() < deadline) {
             excludeConnections.add(conn);
+            continue;
+          }
+          // A server-side failure (internal error, timeout) is no answer: ask another upstream.
+          if (isServerSideFailure(err) && Date.now() < deadline) {
+            excludeUpstreams.add(conn.name);
             continue;
           }
           throw err;

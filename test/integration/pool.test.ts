@@ -397,6 +397,24 @@ describe('upstream pool', { concurrency: true }, () => {
     assert.equal(count(x, 'blockchain.transaction.broadcast') + count(y, 'blockchain.transaction.broadcast'), 3);
   });
 
+  it('a subscription that fails server-side on one upstream is made on another', async (t) => {
+    const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
+    const y = await Simulator.start({ initialBlocks: 110, seed: SEED });
+    const gw = await startTestGateway({ upstreams: [{ host: x.host, port: x.port, name: 'x' }, { host: y.host, port: y.port, name: 'y' }], admin: true });
+    t.after(async () => {
+      await gw.close();
+      await Promise.all([x.stop(), y.stop()]);
+    });
+    await untilStates(gw, { x: 'healthy', y: 'healthy' });
+    const cl = await session(gw);
+    t.after(() => cl.close());
+    x.failMethod('blockchain.scripthash.subscribe', { code: -32603, message: 'internal server error' });
+    const keys = scripthashes(x, 20);
+    for (const sh of keys) assert.equal(await cl.request('blockchain.scripthash.subscribe', [sh]), y.status(sh), `subscribe ${sh.slice(0, 8)}`);
+    assert.ok(count(x, 'blockchain.scripthash.subscribe') >= 1, 'x was asked (and failed)');
+    assert.equal(y.stats.scripthashSubscriptions, keys.length, 'every subscription is held on y');
+  });
+
   it('the circuit breaker opens on an upstream that keeps failing (/metrics, /status) and its traffic moves away', async (t) => {
     const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
     const y = await Simulator.start({ initialBlocks: 110, seed: SEED });

@@ -178,13 +178,6 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
 
   const admin = gateway.admin ?? null;
   if (workerIndex > 0) process.send?.({ type: READY, worker: workerIndex });
-  logger.info(
-    {
-      listeners: gateway.listeners.map((l) => ({ url: l.url, address: formatHostPort(l.host, l.port) })),
-      admin: admin === null ? null : formatHostPort(admin.host, admin.port),
-    },
-    `serving on ${gateway.listeners.map((l) => formatHostPort(l.host, l.port)).join(', ')}`,
-  );
 
   const running = gateway;
   deps.onSignals(['SIGHUP'], () => {
@@ -236,6 +229,15 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   requestShutdown = (why) => {
     if (!stopping) beginShutdown(why);
   };
+  // Announced only once the signal handlers are in place: a supervisor that
+  // signals as soon as it reads this line must reach them, not the default.
+  logger.info(
+    {
+      listeners: gateway.listeners.map((l) => ({ url: l.url, address: formatHostPort(l.host, l.port) })),
+      admin: admin === null ? null : formatHostPort(admin.host, admin.port),
+    },
+    `serving on ${gateway.listeners.map((l) => formatHostPort(l.host, l.port)).join(', ')}`,
+  );
   if (earlyRequest !== null) requestShutdown(earlyRequest);
 }
 

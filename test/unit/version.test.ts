@@ -87,9 +87,9 @@ describe('parseClientRange', () => {
   });
 });
 
-describe('negotiate (gateway versions 1.4, 1.4.1, 1.4.2, 1.6)', () => {
+describe('negotiate (gateway versions 1.0 to 1.6)', () => {
   it('the gateway implements exactly these versions, ascending', () => {
-    assert.deepEqual([...OURS], ['1.4', '1.4.1', '1.4.2', '1.6']);
+    assert.deepEqual([...OURS], ['1.0', '1.1', '1.2', '1.3', '1.4', '1.4.1', '1.4.2', '1.6']);
   });
 
   it('single strings we implement are answered with themselves', () => {
@@ -151,9 +151,12 @@ describe('negotiate (gateway versions 1.4, 1.4.1, 1.4.2, 1.6)', () => {
   });
 
   it('a range entirely below ours is refused', () => {
-    assert.equal(pick('1.3'), 'refused');
-    assert.equal(pick(['1.0', '1.2']), 'refused');
-    assert.equal(pick(['1.0', '1.3.9']), 'refused');
+    assert.equal(pick('0.9'), 'refused');
+    assert.equal(pick(['0.1', '0.9']), 'refused');
+    assert.equal(pick(['0.5', '0.99.9']), 'refused');
+    // Old versions are ours now: a 1.0-1.2 range gets its top, a range between two of ours the one below.
+    assert.equal(pick(['1.0', '1.2']), '1.2');
+    assert.equal(pick(['1.0', '1.3.9']), '1.3');
   });
 
   it('refusals give a reason', () => {

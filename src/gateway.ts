@@ -46,7 +46,7 @@ const UPSTREAM_MAX_MESSAGE_BYTES = 16_000_000;
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = new GatewayMetrics();
   const pool = new UpstreamPool(
-    config.upstreams.map((u) => upstreamDefinition(u)),
+    config.upstreams.map((u) => upstreamDefinition(u, config.pool.socks)),
     {
       clientName: SERVER_SOFTWARE,
       protocolRange: [UPSTREAM_VERSIONS[0], UPSTREAM_VERSIONS[UPSTREAM_VERSIONS.length - 1]!],

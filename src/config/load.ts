@@ -15,7 +15,7 @@
  * complete list of problems, each with where it came from.
  */
 import { parseListenerOptions } from '../frontend/listener-options.js';
-import { parseUpstreamOptions } from '../upstream/definitions.js';
+import { parseSocksUrl, parseUpstreamOptions } from '../upstream/definitions.js';
 import { blockList } from './cidr.js';
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
@@ -311,6 +311,13 @@ function toGatewayConfig(
       problems.push(problemAt(ctx, ['listen', i], (err as Error).message));
     }
   });
+  if (file.pool.socks !== null) {
+    try {
+      parseSocksUrl(file.pool.socks);
+    } catch (err) {
+      problems.push(problemAt(ctx, ['pool', 'socks'], (err as Error).message));
+    }
+  }
   upstreams.forEach((u, i) => {
     try {
       parseUpstreamOptions(u.options ?? {});
@@ -371,6 +378,7 @@ function toGatewayConfig(
       pingIntervalMs: file.pool.ping_interval_ms,
       quarantineMs: file.pool.quarantine_ms,
       maxReorgDepth: file.pool.max_reorg_depth,
+      socks: file.pool.socks,
     },
     cost: {
       softLimit: file.cost.soft_limit,

@@ -149,6 +149,7 @@ export const poolSchema = z.strictObject({
   ping_interval_ms: intIn(1000, 3_600_000).default(DEFAULT_PING_INTERVAL_MS),
   quarantine_ms: intIn(0, 86_400_000).default(DEFAULT_QUARANTINE_MS),
   max_reorg_depth: intIn(1, 10_000).default(DEFAULT_MAX_REORG_DEPTH),
+  socks: z.string().trim().min(1).nullable().default(null),
 });
 
 export const costSchema = z

@@ -96,6 +96,8 @@ export interface PoolConfig {
   readonly quarantineMs: number;
   /** Deepest reorg the chain tracker follows. */
   readonly maxReorgDepth: number;
+  /** SOCKS proxy every upstream without its own socks= option goes through (e.g. Tor), or null. */
+  readonly socks: string | null;
 }
 
 export interface CostConfig {

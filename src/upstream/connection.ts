@@ -72,6 +72,14 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private closed = false;
   /** The version the upstream agreed to speak; set once the handshake is done. */
   version: string | null = null;
+  /**
+   * True once the upstream is seen padding its replies (ElectrumX 1.18+ on
+   * TCP/TLS). Such a server holds a small reply up to a second unless 1 KiB is
+   * waiting, so each request then goes out in a batch with a filler request
+   * whose ~1.2 KB answer makes it send at once.
+   */
+  padded = false;
+  private fillers = 0;
   serverSoftware: string | null = null;
   features: Record<string, unknown> | null = null;
 
@@ -105,7 +113,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       this.closed = true;
       throw new UpstreamError('connect', (err as Error).message, true);
     }
-    this.channel.on('message', (text) => this.onText(text));
+    this.channel.on('message', (text) => {
+      if (!this.padded && PADDING.test(text)) {
+        this.padded = this.endpoint.scheme === 'tcp' || this.endpoint.scheme === 'tls';
+        if (this.padded) this.opts.logger.info('upstream pads its replies (ElectrumX 1.18+); sending a filler with each request so small replies are not held');
+      }
+      this.onText(text);
+    });
     this.channel.on('close', (err) => this.shutdown(err ? new UpstreamError('closed', err.message) : null));
     const timeout = this.opts.connectTimeoutMs;
     const reply = await this.request('server.version', [this.opts.clientName, [...this.opts.protocolRange]], timeout);
@@ -141,7 +155,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         reject(new UpstreamError('timeout', `${method} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, entry);
-      this.channel!.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+      const message = { jsonrpc: '2.0', id, method, params };
+      // With several requests in flight the server's buffer fills by itself; the filler is for the lone request.
+      if (this.padded && this.pending.size <= FILLER_MAX_IN_FLIGHT) {
+        this.channel!.send(JSON.stringify([message, { jsonrpc: '2.0', id: `filler-${++this.fillers}`, method: 'blockchain.block.headers', params: [0, FILLER_HEADERS] }]));
+      } else {
+        this.channel!.send(JSON.stringify(message));
+      }
     });
   }
 
@@ -204,6 +224,12 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.shutdown(null);
   }
 }
+
+/** ElectrumX pads with runs of spaces just before the closing brace or bracket of a reply. */
+const PADDING = / {16,}[}\]]\s*$/;
+/** Seven headers (1,120 hex characters) fill ElectrumX's 1 KiB send threshold; block 0-6 never change. */
+const FILLER_HEADERS = 7;
+const FILLER_MAX_IN_FLIGHT = 4;
 
 /** Server-side failures worth trying elsewhere, as opposed to definitive answers (bad params, unknown tx). */
 export function isServerSideFailure(err: unknown): boolean {

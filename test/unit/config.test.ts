@@ -105,6 +105,7 @@ describe('defaults', () => {
       pingIntervalMs: 60_000,
       quarantineMs: 600_000,
       maxReorgDepth: 100,
+      socks: null,
     });
     assert.deepEqual(c.cost, {
       softLimit: 1000,

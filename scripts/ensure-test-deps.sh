@@ -5,7 +5,12 @@ set -euo pipefail
 
 # command -> Debian package
 declare -A NEEDED=(
-  [electrum]=electrum
+  [electrum]=electrum          # the real wallet of the end-to-end tests
+  [redis-server]=redis-server  # shared cache and shared cost budgets
+  [danted]=dante-server        # SOCKS4/5 upstreams
+  [microsocks]=microsocks      # SOCKS5 with a password
+  [openssl]=openssl            # test certificates for TLS and WSS
+  [haproxy]=haproxy            # the benchmark harness's baseline
 )
 
 missing=()

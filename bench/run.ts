@@ -13,6 +13,7 @@
  *                           gateway-w1-limits)
  *   --generators N          load-generator processes (default 2)
  *   --no-profile            skip the CPU profiles of missed targets
+ *   --profile a,b           profile the gateway on these scenarios whatever the targets say
  *   --out FILE              results file (default bench/results/YYYY-MM-DD.json)
  *   --docs FILE             page whose generated block is replaced (default docs/benchmarks.md);
  *   --no-docs               leave the docs alone
@@ -113,6 +114,8 @@ export interface BenchOptions {
   readonly targets?: readonly string[];
   readonly generators: number;
   readonly profile: boolean;
+  /** Scenarios to profile in any case. */
+  readonly profileScenarios?: readonly string[];
   readonly command: string;
   readonly log: (line: string) => void;
 }
@@ -188,7 +191,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
 
     const targets = checkTargets(runs);
     if (opts.profile) {
-      const wanted = [...new Set(targets.filter((t) => t.met === false && t.profileScenario).map((t) => t.profileScenario!))];
+      const wanted = [
+        ...new Set([...targets.filter((t) => t.met === false && t.profileScenario).map((t) => t.profileScenario!), ...(opts.profileScenarios ?? [])]),
+      ];
       for (const id of wanted) {
         const entry = plan.entries.find((e) => e.id === id);
         if (!entry) continue;
@@ -249,6 +254,7 @@ async function main(): Promise<void> {
       targets: { type: 'string' },
       generators: { type: 'string' },
       'no-profile': { type: 'boolean', default: false },
+      profile: { type: 'string' },
       out: { type: 'string' },
       docs: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
@@ -257,7 +263,7 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [--scenarios a,b] [--targets a,b] [--generators N] [--no-profile] [--out FILE] [--docs FILE | --no-docs]\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [--scenarios a,b] [--targets a,b] [--generators N] [--no-profile | --profile a,b] [--out FILE] [--docs FILE | --no-docs]\n');
     return;
   }
   const args = process.argv.slice(2);
@@ -269,6 +275,7 @@ async function main(): Promise<void> {
     ...(values.targets !== undefined ? { targets: list(values.targets)! } : {}),
     generators: values.generators ? Math.max(1, Number(values.generators)) : 2,
     profile: values['no-profile'] !== true,
+    ...(values.profile !== undefined ? { profileScenarios: list(values.profile)! } : {}),
     command,
     log: (line) => process.stdout.write(`${line}\n`),
   });

@@ -42,12 +42,17 @@ export interface TrackerOptions {
 /** Headers per blockchain.block.headers call: the cap ElectrumX, Fulcrum and electrs all use. */
 const MAX_HEADERS_PER_CALL = 2016;
 
+/** An upstream answered, but without the headers its own tip implies: it announced a chain it cannot show. */
+class UnbackedTip extends Error {}
+
 export class ChainTracker extends EventEmitter<TrackerEvents> {
   private readonly chain: HeaderChain;
   /** Tips are handled one at a time, in arrival order. */
   private queue: Promise<void> = Promise.resolve();
   /** Upstreams quarantined because they follow a lighter fork (released when they rejoin). */
   private readonly onFork = new Set<string>();
+  /** The last tip each upstream announced (queued or handled), to find those a reorg leaves on the losing side. */
+  private readonly offered = new Map<string, { readonly height: number; readonly hash: string }>();
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -59,8 +64,20 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     this.setMaxListeners(0);
     this.chain = new HeaderChain(network, Math.max(opts.keep, opts.maxReorgDepth + 1));
     pool.on('tip', (upstream, tip) => {
-      this.queue = this.queue.then(() => this.offer(upstream, tip)).catch((err: Error) => this.log.warn({ upstream, err: err.message }, 'could not follow an upstream tip'));
+      // Checked at once, before the pool weighs this tip against the others': a tip without proof
+      // of work must not make honest upstreams look behind, even for a moment.
+      const pow = checkProofOfWork(tip.hex, this.network);
+      if (!pow.ok) {
+        this.quarantine(upstream, `tip ${tip.height} fails proof of work (${pow.reason})`);
+        return;
+      }
+      this.offered.set(upstream, { height: tip.height, hash: blockHash(tip.hex) });
+      this.queue = this.queue
+        .then(() => this.offer(upstream, tip))
+        .catch((err: Error) => (err instanceof UnbackedTip ? this.quarantine(upstream, err.message) : this.log.warn({ upstream, err: err.message }, 'could not follow an upstream tip')));
     });
+    // The pool measures lag against the verified tip, not against what upstreams claim.
+    this.on('tip', (t) => pool.setVerifiedTip(t.height));
   }
 
   get tip(): HeaderTip | null {
@@ -83,11 +100,6 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
   }
 
   private async offer(upstream: string, offered: HeaderTip): Promise<void> {
-    const pow = checkProofOfWork(offered.hex, this.network);
-    if (!pow.ok) {
-      this.quarantine(upstream, `tip ${offered.height} fails proof of work (${pow.reason})`);
-      return;
-    }
     const hash = blockHash(offered.hex);
     const ours = this.chain.tip;
     if (!ours) {
@@ -175,9 +187,21 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     const tip = this.tip!;
     if (orphaned.length > 0) {
       this.log.warn({ upstream, forkHeight: fork, orphaned: orphaned.length, height: tip.height }, 'chain reorganisation');
+      this.leftBehind(fork);
       this.emit('reorg', { forkHeight: fork, orphaned, tip });
     }
     this.emit('tip', tip);
+  }
+
+  /** After a reorg: upstreams whose last tip is now orphaned follow a lighter fork until they announce ours. */
+  private leftBehind(fork: number): void {
+    const top = this.chain.tip!.height;
+    for (const [name, t] of this.offered) {
+      if (t.height <= fork || t.height > top || this.chain.hashAt(t.height) === t.hash) continue;
+      if (this.onFork.has(name) || this.pool.state(name) === 'quarantined') continue;
+      this.onFork.add(name);
+      this.pool.quarantine(name, `left on a lighter fork by the reorg above height ${fork}`, this.opts.quarantineMs);
+    }
   }
 
   private rejoined(upstream: string): void {
@@ -185,6 +209,7 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
   }
 
   private quarantine(upstream: string, reason: string): void {
+    this.offered.delete(upstream);
     this.log.warn({ upstream, reason }, 'invalid header from upstream');
     this.pool.quarantine(upstream, reason, this.opts.quarantineMs);
   }
@@ -198,7 +223,7 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
       const want = Math.min(MAX_HEADERS_PER_CALL, count - out.length);
       const raw = await conn.request('blockchain.block.headers', [start + out.length, want], this.opts.requestTimeoutMs);
       const { headers } = canonicalHeaders(raw) as { headers: string[] };
-      if (headers.length === 0) throw new Error(`${upstream} returned no headers from ${start + out.length}`);
+      if (headers.length === 0) throw new UnbackedTip(`announced tip needs headers from ${start + out.length} that it does not serve`);
       out.push(...headers.slice(0, want));
     }
     return out;

@@ -51,6 +51,10 @@ interface ScripthashEntry {
   inflight: Promise<string | null> | null;
   /** Counts notifications, so a slow status check never overwrites a newer one. */
   seq: number;
+  /** The connection an upstream subscribe is in flight on ... */
+  pending: UpstreamConnection | null;
+  /** ... and the last status it announced before its answer was handled: newer than that answer. */
+  announced: { readonly status: unknown } | null;
 }
 
 const SCRIPTHASH = 'blockchain.scripthash.subscribe';
@@ -106,7 +110,7 @@ export class SubscriptionHub {
       if (this.scripthashes.size >= this.opts.maxTotal) {
         throw new RpcError(LIMIT_EXCEEDED, `subscription limit reached (${this.opts.maxTotal} scripthashes on this server)`);
       }
-      entry = { subscribers: new Set(), conn: null, status: null, inflight: null, seq: 0 };
+      entry = { subscribers: new Set(), conn: null, status: null, inflight: null, seq: 0, pending: null, announced: null };
       this.scripthashes.set(scripthash, entry);
     }
     entry.subscribers.add(sub);
@@ -158,9 +162,16 @@ export class SubscriptionHub {
       for (;;) {
         const sticky = await this.pool.acquire(deadline, { key: scripthash, tipSensitive: true, excludeConnections, excludeUpstreams });
         const conn = this.roomiest(sticky);
+        entry.pending = conn; // `announced` is null here: every attempt clears it when it ends
         try {
-          const status = await conn.request(SCRIPTHASH, [scripthash], Math.max(1, deadline - Date.now()));
-          const canonical = await this.canonical(conn, scripthash, status, deadline);
+          const reply = await conn.request(SCRIPTHASH, [scripthash], Math.max(1, deadline - Date.now()));
+          // A notification can overtake the answer (a slow server, or both in one packet): it is the newer status.
+          let seen = entry.announced;
+          let canonical = await this.canonical(conn, scripthash, seen ? seen.status : reply, deadline);
+          while (entry.announced !== seen) {
+            seen = entry.announced;
+            canonical = await this.canonical(conn, scripthash, seen!.status, deadline);
+          }
           this.attach(entry, conn);
           entry.status = canonical;
           return canonical;
@@ -175,6 +186,9 @@ export class SubscriptionHub {
             continue;
           }
           throw err;
+        } finally {
+          entry.pending = null;
+          entry.announced = null;
         }
       }
     };
@@ -292,8 +306,13 @@ export class SubscriptionHub {
     const [sh, status] = params;
     if (typeof sh !== 'string') return;
     const entry = this.scripthashes.get(sh);
-    // Only the connection holding the subscription speaks for it; leftovers elsewhere are ignored.
-    if (!entry || entry.conn !== conn) return;
+    if (!entry) return;
+    if (entry.conn !== conn) {
+      // Announced while its subscribe is in flight there: kept for when the answer arrives.
+      if (entry.pending === conn) entry.announced = { status };
+      // Only the connection holding the subscription speaks for it; leftovers elsewhere are ignored.
+      return;
+    }
     const seq = ++entry.seq;
     this.canonical(conn, sh, status, Date.now() + this.opts.requestTimeoutMs).then(
       (canonical) => {

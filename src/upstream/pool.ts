@@ -144,6 +144,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   private readonly upstreams: Upstream[];
   private closed = false;
   private pingTimer: NodeJS.Timeout | null = null;
+  /** The tip height the chain tracker has verified, once it has one. */
+  private verifiedHeight: number | null = null;
 
   constructor(
     definitions: readonly UpstreamDefinition[],
@@ -174,6 +176,19 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       if (u.tip && u.openConns().length > 0 && !u.wrongNetwork && (best === null || u.tip.height > best)) best = u.tip.height;
     }
     return best;
+  }
+
+  /**
+   * The chain tracker's verified tip. Lag is measured against it once known, so an
+   * upstream claiming a tip it cannot back never makes the others look behind.
+   */
+  setVerifiedTip(height: number): void {
+    this.verifiedHeight = height;
+    this.refreshAll();
+  }
+
+  private lagReference(): number | null {
+    return this.verifiedHeight ?? this.bestTipHeight();
   }
 
   /**
@@ -306,7 +321,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   private pick(options: AcquireOptions, now: number): UpstreamConnection | null {
-    const best = this.bestTipHeight();
+    const best = this.lagReference();
     const candidates: (Candidate & { u: Upstream; conn: UpstreamConnection })[] = [];
     for (const u of this.upstreams) {
       if (u.wrongNetwork || u.quarantinedUntil > now || options.excludeUpstreams?.has(u.name)) continue;
@@ -334,7 +349,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     if (u.openConns().length === 0) return u.everConnected || u.failures > 0 ? 'down' : 'connecting';
     if (u.quarantinedUntil > now) return 'quarantined';
     if (u.breaker.state(now) !== 'closed') return 'open-circuit';
-    if (this.isLagging(u, this.bestTipHeight())) return 'lagging';
+    if (this.isLagging(u, this.lagReference())) return 'lagging';
     return 'healthy';
   }
 

@@ -133,7 +133,8 @@ function safeJson(v: unknown): string {
     const s = JSON.stringify(v) ?? String(v);
     return s.length > 100 ? `${s.slice(0, 100)}…` : s;
   } catch {
-    return String(v);
+    // Too deeply nested to stringify (a hostile id); String() would recurse just as deep and throw.
+    return Array.isArray(v) ? '[…]' : typeof v === 'object' ? '{…}' : String(v);
   }
 }
 

@@ -70,6 +70,11 @@ function parseV2(buf: Buffer): ProxyParse {
   }
   if (family === 0x2) {
     if (length < 36) return { kind: 'invalid', reason: 'short PROXY v2 IPv6 block' };
+    // A dual-stack balancer reports IPv4 clients as ::ffff:a.b.c.d; keep the dotted form sockets use,
+    // so the client's /24 group, exempt lists and logs see it as the IPv4 address it is.
+    if (body.subarray(0, 10).every((b) => b === 0) && body.readUInt16BE(10) === 0xffff) {
+      return { kind: 'ok', consumed, source: { address: `::ffff:${[...body.subarray(12, 16)].join('.')}`, port: body.readUInt16BE(32) } };
+    }
     const groups: string[] = [];
     for (let i = 0; i < 16; i += 2) groups.push(body.readUInt16BE(i).toString(16));
     return { kind: 'ok', consumed, source: { address: compressIPv6(groups), port: body.readUInt16BE(32) } };

@@ -74,7 +74,12 @@ export class RedisLedger implements CostLedger {
     }) as RedisWithCharge;
     this.redis.defineCommand('egCharge', { numberOfKeys: 1, lua: CHARGE_SCRIPT });
     this.redis.on('error', (err: Error) => this.failed(err));
-    this.redis.on('ready', () => this.log.info('shared cost ledger connected to Redis'));
+    // Connected is enough to count as shared: waiting for the first flush would leave a fresh instance in
+    // 'fallback' until its first charge, and refusing every request meanwhile when failing closed.
+    this.redis.on('ready', () => {
+      this.log.info('shared cost ledger connected to Redis');
+      this.recovered();
+    });
     this.timer = setInterval(() => void this.flush(), opts.flushMs);
     this.timer.unref();
     observer?.ledgerState('fallback');

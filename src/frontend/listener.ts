@@ -178,6 +178,11 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
 function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
   const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
   const framer = new LineFramer(deps.config.limits.maxLineBytes);
+  /** Reading stops while answers wait to be written or lines wait in the session; it resumes when neither does. */
+  let writeBlocked = false;
+  const resumeIfClear = (): void => {
+    if (!writeBlocked && !session.backlogged) stream.resume();
+  };
   const session = new Session(
     deps,
     {
@@ -190,7 +195,10 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
           stream.destroy();
           return;
         }
-        if (!stream.write(`${message}\n`)) stream.pause();
+        if (!stream.write(`${message}\n`)) {
+          writeBlocked = true;
+          stream.pause();
+        }
       },
       close: (reason) => {
         log.info({ reason }, 'closing connection');
@@ -198,6 +206,8 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
         // A client that never reads would keep the socket half-open forever.
         setTimeout(() => stream.destroy(), 2000).unref();
       },
+      pauseReading: () => stream.pause(),
+      resumeReading: resumeIfClear,
     },
     log,
     { listener: config.url, cost: peer.seat.cost },
@@ -205,7 +215,10 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
   sessions.set(stream, session);
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
   log.debug('connection opened');
-  stream.on('drain', () => stream.resume());
+  stream.on('drain', () => {
+    writeBlocked = false;
+    resumeIfClear();
+  });
   stream.on('data', (chunk: Buffer) => {
     for (const ev of framer.push(chunk)) {
       if (ev.kind === 'oversize') {
@@ -284,7 +297,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
           return;
         }
         ws.send(message, () => {
-          if (ws.isPaused && ws.bufferedAmount < maxUnsent / 8) ws.resume();
+          if (ws.isPaused && ws.bufferedAmount < maxUnsent / 8 && !session.backlogged) ws.resume();
         });
         if (ws.bufferedAmount > maxUnsent / 4) ws.pause();
       },
@@ -292,6 +305,10 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
         log.info({ reason }, 'closing connection');
         ws.close(1000, reason.slice(0, 100));
         setTimeout(() => ws.terminate(), 2000).unref();
+      },
+      pauseReading: () => ws.pause(),
+      resumeReading: () => {
+        if (ws.isPaused && ws.bufferedAmount <= deps.config.limits.maxUnsentBytes / 4) ws.resume();
       },
     },
     log,

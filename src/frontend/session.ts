@@ -61,7 +61,19 @@ export interface SessionTransport {
   send(message: string): void;
   /** Ends the connection after what was already sent has been flushed. */
   close(reason: string): void;
+  /** Stop reading from the client: lines are waiting for requests in flight to finish. */
+  pauseReading?(): void;
+  /** The waiting lines are taken: reading may go on (unless the transport has its own reason to wait). */
+  resumeReading?(): void;
 }
+
+/**
+ * Lines (a request or a batch) one session has in the works at once. A client
+ * that pipelines more waits: its lines queue here and the transport stops
+ * reading, so a few kilobytes of requests cannot make the gateway hold a
+ * thousand large answers at once. aiorpcX allows 20 concurrent requests.
+ */
+export const MAX_LINES_IN_FLIGHT = 20;
 
 export class Session implements Subscriber {
   private version: string | null = null;
@@ -71,6 +83,8 @@ export class Session implements Subscriber {
   /** Set when the session is ending: no new requests are read. */
   private closing = false;
   private inFlight = 0;
+  /** Lines received while MAX_LINES_IN_FLIGHT were being worked on, in order. */
+  private readonly backlog: Buffer[] = [];
   private idleWaiters: (() => void)[] = [];
   /** The form headers notifications take, once subscribed. */
   private headersForm: HeadersForm | null = null;
@@ -121,10 +135,24 @@ export class Session implements Subscriber {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Whether lines are waiting to be worked on; the transport reads no more until they are taken. */
+  get backlogged(): boolean {
+    return this.backlog.length > 0;
+  }
+
   /** Handles one complete line from the wire. */
   receiveLine(line: Buffer): void {
     if (this.closed || this.closing) return;
     this.lastActivity = Date.now();
+    if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlog.length > 0) {
+      this.backlog.push(line);
+      this.transport.pauseReading?.();
+      return;
+    }
+    this.processLine(line);
+  }
+
+  private processLine(line: Buffer): void {
     this.context.cost.bytesReceived(line.length + 1);
     this.deps.metrics.bytesReceived.inc({ listener: this.context.listener }, line.length + 1);
     const msg = decodeLine(line);
@@ -205,8 +233,21 @@ export class Session implements Subscriber {
       .catch((err: Error) => this.log.error({ err: err.message }, 'unexpected error while answering'))
       .finally(() => {
         this.inFlight--;
+        this.takeBacklog();
         if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
+  }
+
+  /** Works on waiting lines while there is room, and lets the transport read again once none wait. */
+  private takeBacklog(): void {
+    if (this.backlog.length === 0) return;
+    if (this.closed || this.closing) {
+      this.backlog.length = 0;
+      return;
+    }
+    while (this.backlog.length > 0 && this.inFlight < MAX_LINES_IN_FLIGHT && !this.closing) this.processLine(this.backlog.shift()!);
+    if (this.closing) this.backlog.length = 0;
+    if (this.backlog.length === 0) this.transport.resumeReading?.();
   }
 
   private async handleItem(item: IncomingItem): Promise<Response | null> {

@@ -100,15 +100,25 @@ export class AnswerCache implements Forwarder {
     }
   }
 
-  /** One upstream call per identical request in flight. */
-  private fetch(method: string, args: readonly unknown[], deadline: number, verify?: Verifier): Promise<unknown> {
-    const key = `${method}${JSON.stringify(args)}`;
+  /**
+   * One upstream call per identical request in flight. `store` runs once, when
+   * that call answers, not once per request sharing it; `scope` keeps apart
+   * requests that must not share an answer (the block hash a proof is checked against).
+   */
+  private fetch(method: string, args: readonly unknown[], deadline: number, verify?: Verifier, store?: (answer: unknown) => void, scope = ''): Promise<unknown> {
+    const key = `${method}${JSON.stringify(args)}${scope}`;
     const pending = this.inflight.get(key);
     if (pending) {
       this.observer?.coalesced(method);
       return pending;
     }
-    const p = this.router.forward(method, args, CANONICAL, deadline, verify).finally(() => this.inflight.delete(key));
+    const p = this.router
+      .forward(method, args, CANONICAL, deadline, verify)
+      .then((answer) => {
+        store?.(answer);
+        return answer;
+      })
+      .finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
@@ -142,8 +152,8 @@ export class AnswerCache implements Forwarder {
       if (got.length !== count) return `asked for ${count} headers below the tip, got ${got.length}`;
       return verifyHeaders(this.network, start, got as string[], (h) => this.knownHash(h));
     };
-    const answer = (await this.fetch('blockchain.block.headers', count === 1 ? [start, 1] : [start, count], deadline, verify)) as { headers: string[] };
-    this.storeHeaders(start, answer.headers);
+    const store = (answer: unknown): void => this.storeHeaders(start, (answer as { headers: string[] }).headers);
+    const answer = (await this.fetch('blockchain.block.headers', count === 1 ? [start, 1] : [start, count], deadline, verify, store)) as { headers: string[] };
     return answer.headers;
   }
 
@@ -156,7 +166,6 @@ export class AnswerCache implements Forwarder {
       else missing.push(i);
     }
     if (missing.length === 0 || !this.l2?.healthy) return out;
-    out.tier = 'l2';
     const hashes = await this.l2.mget(missing.map((i) => `hidx:${start + i}`));
     const withHash = missing.map((i, n) => ({ i, hash: hashes[n] })).filter((x): x is { i: number; hash: Buffer } => x.hash !== undefined);
     const bodies = await this.l2.mget(withHash.map((x) => `hdr:${x.hash.toString('hex')}`));
@@ -164,8 +173,15 @@ export class AnswerCache implements Forwarder {
       const body = bodies[n];
       if (!body || body.length !== 80 || blockHash(body) !== hash.toString('hex') || !this.matchesChain(start + i, body)) return;
       out[i] = body.toString('hex');
+      out.tier = 'l2';
       this.l1.set(`h:${start + i}`, body);
     });
+    // The request that fetched them may have answered while we waited on Redis.
+    for (const i of missing) {
+      if (out[i] !== undefined) continue;
+      const b = this.l1.get(`h:${start + i}`);
+      if (b && this.matchesChain(start + i, b)) out[i] = b.toString('hex');
+    }
     return out;
   }
 
@@ -208,9 +224,8 @@ export class AnswerCache implements Forwarder {
     }
     this.observer?.cacheLookup(method, 'miss');
     // Verified whether or not it will be cached: a wrong transaction is never served.
-    const raw = await this.fetch(method, [txid], deadline, (c) => verifyTransaction(txid, c));
-    if (cacheable) this.store(`tx:${txid}`, Buffer.from(String(raw), 'hex'));
-    return raw;
+    const store = cacheable ? (raw: unknown): void => this.store(`tx:${txid}`, Buffer.from(String(raw), 'hex')) : undefined;
+    return this.fetch(method, [txid], deadline, (c) => verifyTransaction(txid, c), store);
   }
 
   private async blockBound(method: string, args: readonly unknown[], key: string, height: number, deadline: number): Promise<unknown> {
@@ -218,21 +233,39 @@ export class AnswerCache implements Forwarder {
     const hash = blockHash(header!);
     const fullKey = `${key}:${hash}`;
     const hit = await this.lookup(fullKey);
+    // A reorg known while we waited orphaned this block: start again from the new one.
+    if (this.orphanedSince(height, hash)) return this.blockBound(method, args, key, height, deadline);
     if (hit) {
       this.observer?.cacheLookup(method, hit.tier);
       this.observer?.cacheServedBytes(hit.value.length);
-      return this.fromStored(method, args, JSON.parse(hit.value.toString('utf8')));
+      const stored: unknown = JSON.parse(hit.value.toString('utf8'));
+      // A proof from the cache (another instance's, through Redis) proves the transaction here too.
+      this.noteConfirmed(method, args, stored, height);
+      return this.fromStored(method, args, stored);
     }
     this.observer?.cacheLookup(method, 'miss');
     const { upstreamArgs, verify } = this.blockBoundCall(method, args, header!);
-    const answer = await this.fetch(method, upstreamArgs, deadline, verify);
-    // The tip may have moved while we waited; a header already orphaned must not be stored.
-    if (this.tracker.hashAt(height) === undefined || this.tracker.hashAt(height) === hash) {
-      this.store(fullKey, Buffer.from(JSON.stringify(answer), 'utf8'));
-    }
+    // The tip may have moved while we waited: an answer about an orphaned block is neither stored nor served.
+    const store = (answer: unknown): void => {
+      if (!this.orphanedSince(height, hash)) this.store(fullKey, Buffer.from(JSON.stringify(answer), 'utf8'));
+    };
+    // Checked against this block's header: shared only with requests about the same block.
+    const answer = await this.fetch(method, upstreamArgs, deadline, verify, store, `@${hash}`);
+    if (this.orphanedSince(height, hash)) return this.blockBound(method, args, key, height, deadline);
+    this.noteConfirmed(method, args, answer, height);
+    return this.fromStored(method, args, answer);
+  }
+
+  /** A verified proof puts a transaction in a block: its bytes may be cached once that block is buried. */
+  private noteConfirmed(method: string, args: readonly unknown[], answer: unknown, height: number): void {
     if (method === 'blockchain.transaction.get_merkle') this.confirmed.set(String(args[0]), height);
     if (method === 'blockchain.transaction.id_from_pos') this.confirmed.set(String((answer as { tx_hash: string }).tx_hash), height);
-    return this.fromStored(method, args, answer);
+  }
+
+  /** Whether the best chain's block at `height` is now another than `hash` (a reorg became known). */
+  private orphanedSince(height: number, hash: string): boolean {
+    const now = this.tracker.hashAt(height);
+    return now !== undefined && now !== hash;
   }
 
   /** What to ask upstream for a block-bound answer, and how to check it against the block's header. */
@@ -276,7 +309,11 @@ export class AnswerCache implements Forwarder {
     if (local) return { value: local, tier: 'l1' };
     if (!this.l2?.healthy) return null;
     const [remote] = await this.l2.mget([key]);
-    if (!remote) return null;
+    if (!remote) {
+      // The request that fetched it may have answered while we waited on Redis.
+      const late = this.l1.get(key);
+      return late ? { value: late, tier: 'l1' } : null;
+    }
     this.l1.set(key, remote);
     return { value: remote, tier: 'l2' };
   }

@@ -60,11 +60,16 @@ export const TARGET_LABELS: Record<string, string> = {
 };
 
 /** Finds a run by plan entry id (runs carry it in `entry`) and target. */
-export type EntryRun = RunResult & { readonly entry: string; readonly repetition?: number };
+export type EntryRun = RunResult & {
+  readonly entry: string;
+  readonly repetition?: number;
+  /** A run repeated because other work disturbed it (the quieter of the two stands). */
+  readonly superseded?: boolean;
+};
 
 /** The run that stands for (entry, target): the only one, or the median by req/s of the repetitions. */
 export function find(runs: readonly EntryRun[], entry: string, target: string): EntryRun | undefined {
-  const all = runs.filter((r) => r.entry === entry && r.target === target && !r.aborted);
+  const all = runs.filter((r) => r.entry === entry && r.target === target && !r.aborted && !r.superseded);
   if (all.length <= 1) return all[0];
   const sorted = [...all].sort((a, b) => (a.measured?.requestsPerSec ?? 0) - (b.measured?.requestsPerSec ?? 0));
   return sorted[Math.floor((sorted.length - 1) / 2)];
@@ -241,7 +246,10 @@ export function renderResults(results: BenchResults, entriesInOrder: readonly st
       'CPU % is CPU time over wall time (100 = one core busy); upstream CPU % is the simulator behind a proxy; ' +
       'generator CPU % is the load generator; other CPU % is whatever else the machine ran meanwhile (noise). ' +
       'Ratios are the gateway\'s req/s over each baseline\'s in the same scenario.' +
-      (results.repeats > 1 ? ` Each row is the median (by req/s) of ${results.repeats} runs, the targets taking turns; every run is in the results file.` : ''),
+      (results.repeats > 1 ? ` Each row is the median (by req/s) of ${results.repeats} runs, the targets taking turns; every run is in the results file.` : '') +
+      (runs.some((r) => r.superseded)
+        ? ` ${runs.filter((r) => r.superseded).length} runs during which other work used more than half a core were run again and the quieter run kept (both are in the results file).`
+        : ''),
     '',
     throughputTable(runs, throughputEntries),
     '',

@@ -14,11 +14,12 @@
  *   a session hears of it only if the status differs from what it was told.
  */
 import type { ChainTracker } from '../chain/tracker.js';
+import { classifyFailure } from '../routing/router.js';
 import type { Logger } from '../observability/logger.js';
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { canonicalStatus, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
-import { isServerSideFailure, type UpstreamConnection } from '../upstream/connection.js';
+import type { UpstreamConnection } from '../upstream/connection.js';
 import type { HeaderTip, UpstreamPool } from '../upstream/pool.js';
 
 export type { HeaderTip };
@@ -181,7 +182,7 @@ export class SubscriptionHub {
             continue;
           }
           // A server-side failure (internal error, timeout) is no answer: ask another upstream.
-          if (isServerSideFailure(err) && Date.now() < deadline) {
+          if (classifyFailure(err) === 'server' && Date.now() < deadline) {
             excludeUpstreams.add(conn.name);
             continue;
           }

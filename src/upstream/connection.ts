@@ -230,9 +230,3 @@ const PADDING = / {16,}[}\]]\s*$/;
 /** Seven headers (1,120 hex characters) fill ElectrumX's 1 KiB send threshold; block 0-6 never change. */
 const FILLER_HEADERS = 7;
 const FILLER_MAX_IN_FLIGHT = 4;
-
-/** Server-side failures worth trying elsewhere, as opposed to definitive answers (bad params, unknown tx). */
-export function isServerSideFailure(err: unknown): boolean {
-  if (err instanceof UpstreamError) return true;
-  return err instanceof RpcError && (err.code === ErrorCode.INTERNAL_ERROR || err.code === ErrorCode.SERVER_BUSY);
-}

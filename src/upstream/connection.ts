@@ -9,7 +9,7 @@
  * its JSON with.
  */
 import { EventEmitter } from 'node:events';
-import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
+import { RpcError } from '../protocol/jsonrpc.js';
 import type { Logger } from '../observability/logger.js';
 import { openChannel, type MessageChannel, type TransportTarget } from './transport.js';
 

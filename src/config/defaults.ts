@@ -68,6 +68,9 @@ export const DEFAULT_COST_DECAY_PER_SECOND = 1;
 export const DEFAULT_ERROR_COST = 100;
 export const DEFAULT_MAX_DELAY_MS = 2500;
 
+/** ElectrumX's MAX_SEND: the largest answer (or batch of answers) sent to one client. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8_100_000;
+
 /** Fulcrum's max_subs_per_ip and max_subs: a wallet rarely needs more than a few thousand. */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION = 75_000;
 export const DEFAULT_MAX_SUBSCRIPTIONS = 10_000_000;

@@ -362,6 +362,7 @@ function toGatewayConfig(
       maxUnsentBytes: file.limits.max_unsent_bytes,
       groupPrefixIpv4: file.limits.group_prefix_ipv4,
       groupPrefixIpv6: file.limits.group_prefix_ipv6,
+      maxResponseBytes: file.limits.max_response_bytes,
       maxSubscriptionsPerSession: file.limits.max_subscriptions_per_session,
       maxSubscriptions: file.limits.max_subscriptions,
     },

@@ -40,6 +40,7 @@ import {
   DEFAULT_ERROR_COST,
 DEFAULT_MAX_DELAY_MS,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
+  DEFAULT_MAX_RESPONSE_BYTES,
   DEFAULT_MAX_SUBSCRIPTIONS,
   DEFAULT_MAX_LAG_BLOCKS,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -131,6 +132,7 @@ export const limitsSchema = z.strictObject({
   max_unsent_bytes: intIn(65_536, 1_000_000_000).default(DEFAULT_MAX_UNSENT_BYTES),
   group_prefix_ipv4: intIn(0, 32).default(DEFAULT_GROUP_PREFIX_IPV4),
   group_prefix_ipv6: intIn(0, 128).default(DEFAULT_GROUP_PREFIX_IPV6),
+  max_response_bytes: intIn(350_000, 1_000_000_000).default(DEFAULT_MAX_RESPONSE_BYTES),
   max_subscriptions_per_session: intIn(1, 100_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION),
   max_subscriptions: intIn(1, 1_000_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
 });

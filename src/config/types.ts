@@ -67,6 +67,8 @@ export interface LimitsConfig {
   /** Sessions from the same /N (IPv4) or /M (IPv6) share a cost budget and the per-group session cap. */
   readonly groupPrefixIpv4: number;
   readonly groupPrefixIpv6: number;
+  /** The largest answer, or batch of answers, sent to one client; larger ones become errors. */
+  readonly maxResponseBytes: number;
   /** Scripthashes one session may subscribe to. */
   readonly maxSubscriptionsPerSession: number;
   /** Unique scripthashes the gateway subscribes to upstream in all. */

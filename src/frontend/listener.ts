@@ -335,7 +335,9 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
     }
   });
   ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
-  ws.on('close', () => {
+  ws.on('close', (code: number) => {
+    // 1009: a frame over max_line_bytes, refused by ws itself.
+    if (code === 1009) deps.metrics.disconnects.inc({ reason: 'oversize' });
     sessions.delete(ws);
     deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
     session.detach();

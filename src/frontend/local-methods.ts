@@ -11,9 +11,25 @@ import { GATEWAY_VERSION, SERVER_SOFTWARE } from '../version.js';
 export const PROTOCOL_MIN = GATEWAY_VERSIONS[0];
 export const PROTOCOL_MAX = GATEWAY_VERSIONS[GATEWAY_VERSIONS.length - 1]!;
 
+const PORT_KEY = { tcp: 'tcp_port', tls: 'ssl_port', ws: 'ws_port', wss: 'wss_port' } as const;
+
+/**
+ * server.features' hosts: each public host name from server.hosts, with the
+ * ports of the gateway's own public (non-loopback) listeners filled in where
+ * the entry does not name them.
+ */
+export function featureHosts(config: GatewayConfig): Record<string, Record<string, number>> {
+  const listened: Record<string, number> = {};
+  for (const l of config.listen) {
+    if (l.port === 0 || l.host === 'localhost' || l.host.startsWith('127.') || l.host === '::1') continue;
+    listened[PORT_KEY[l.scheme]] ??= l.port;
+  }
+  return Object.fromEntries(Object.entries(config.server.hosts).map(([host, ports]) => [host, { ...listened, ...ports }]));
+}
+
 export function serverFeatures(config: GatewayConfig): Record<string, unknown> {
   return {
-    hosts: config.server.hosts,
+    hosts: featureHosts(config),
     genesis_hash: config.network.genesisHash,
     hash_function: 'sha256',
     server_version: SERVER_SOFTWARE,
@@ -55,7 +71,7 @@ export async function serverBanner(config: GatewayConfig): Promise<string> {
  * that gossip servers learn this one. Loopback names are never announced.
  */
 export function selfPeers(config: GatewayConfig): [string, string, string[]][] {
-  return Object.entries(config.server.hosts)
+  return Object.entries(featureHosts(config))
     .filter(([host]) => host !== 'localhost' && !host.startsWith('127.') && host !== '::1')
     .map(([host, ports]) => {
       const features = [`v${PROTOCOL_MAX}`];

@@ -167,13 +167,13 @@ export class Session implements Subscriber {
       return;
     }
     if (msg.kind === 'single') {
-      this.track(this.handleItem(msg.item).then((r) => r && this.write(r)));
+      this.track(this.handleItem(msg.item).then((r) => r && this.writeReplies([r], false)));
       return;
     }
     this.track(
       Promise.all(msg.items.map((item) => this.handleItem(item))).then((replies) => {
         const answered = replies.filter((r): r is Response => r !== null);
-        if (answered.length > 0) this.write(answered);
+        if (answered.length > 0) this.writeReplies(answered, true);
       }),
     );
   }
@@ -459,9 +459,31 @@ export class Session implements Subscriber {
     return versionLess(this.version, '1.1') ? SERVER_SOFTWARE : [SERVER_SOFTWARE, this.version];
   }
 
+  /**
+   * Replies, each held to max_response_bytes (ElectrumX's MAX_SEND) and a
+   * batch to that much in all: what does not fit is replaced by an error, so
+   * no answer can make the gateway hold unbounded output for one client.
+   */
+  private writeReplies(replies: readonly Response[], batch: boolean): void {
+    const max = this.deps.config.limits.maxResponseBytes;
+    let total = 0;
+    const texts = replies.map((r) => {
+      let text = JSON.stringify(r);
+      if (total + text.length > max) {
+        text = JSON.stringify(errorResponse(r.id, new RpcError(ErrorCode.INVALID_REQUEST, `response too large (over ${max} bytes)`)));
+      }
+      total += text.length;
+      return text;
+    });
+    this.sendText(batch ? `[${texts.join(',')}]` : texts[0]!);
+  }
+
   private write(message: unknown): void {
+    this.sendText(JSON.stringify(message));
+  }
+
+  private sendText(text: string): void {
     if (this.closed) return;
-    const text = JSON.stringify(message);
     const bytes = Buffer.byteLength(text) + 1;
     this.context.cost.bytesSent(bytes);
     this.deps.metrics.bytesSent.inc({ listener: this.context.listener }, bytes);

@@ -94,6 +94,7 @@ describe('defaults', () => {
       maxUnsentBytes: 8_000_000,
       groupPrefixIpv4: 24,
       groupPrefixIpv6: 48,
+      maxResponseBytes: 8_100_000,
       maxSubscriptionsPerSession: 75_000,
       maxSubscriptions: 10_000_000,
     });
@@ -532,6 +533,7 @@ describe('schema introspection', () => {
       'max_unsent_bytes',
       'group_prefix_ipv4',
       'group_prefix_ipv6',
+      'max_response_bytes',
       'max_subscriptions_per_session',
       'max_subscriptions',
     ]);

@@ -219,9 +219,10 @@ function profilesSection(profiles: BenchResults['profiles']): string {
   return (
     '### CPU profiles (node --cpu-prof)\n\n' +
     'The gateway (1 worker) run again under `node --cpu-prof` on the scenarios behind the missed targets (and any named with `--profile`); ' +
-    'self time per function over the measured window only. V8 samples on wall-clock time: when the process is switched out ' +
-    '(on 2 busy cores, often right after a socket write wakes the reader), the time is charged to the frame it was in, ' +
-    'so "not idle" can exceed the CPU really used and native calls that wake another process look heavier than their CPU cost.\n\n' +
+    'self time per function over the measured window only. V8 samples the main thread on wall-clock time: when the process is ' +
+    'switched out (on 2 busy cores, often right after a socket write wakes the reader), the time is charged to the frame it was in, ' +
+    'so native calls that wake another process (socket writes) look heavier than their CPU cost. The CPU from /proc also counts ' +
+    'V8\'s helper threads (concurrent GC and compilation), so it can exceed the window.\n\n' +
     `${parts.join('\n\n')}\n`
   );
 }

@@ -19,13 +19,14 @@
  *   --out FILE              results file (default bench/results/YYYY-MM-DD.json)
  *   --docs FILE             page whose generated block is replaced (default docs/benchmarks.md);
  *   --no-docs               leave the docs alone
+ *   --render FILE           run nothing: regenerate the docs block from a results file
  *
  * One simulator (test/sim) runs for the whole benchmark; every other target is
  * started fresh for each run and stopped after it, so each run's CPU and peak
  * memory are its own. See docs/benchmarks.md for what is measured and how.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -292,12 +293,20 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       docs: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
+      render: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [--scenarios a,b] [--targets a,b] [--generators N] [--no-retry] [--no-profile | --profile a,b] [--out FILE] [--docs FILE | --no-docs]\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [--scenarios a,b] [--targets a,b] [--generators N] [--no-retry] [--no-profile | --profile a,b] [--out FILE] [--docs FILE | --no-docs] | --render FILE\n');
+    return;
+  }
+  if (values.render !== undefined) {
+    const results = JSON.parse(readFileSync(values.render, 'utf8')) as BenchResults;
+    const docs = values.docs ?? path.join(REPO_ROOT, 'docs', 'benchmarks.md');
+    updateDocs(docs, renderResults(results, makePlan(results.mode === 'quick').entries.map((e) => e.id)));
+    process.stdout.write(`docs: ${path.relative(process.cwd(), docs)} from ${values.render}\n`);
     return;
   }
   const args = process.argv.slice(2);

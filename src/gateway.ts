@@ -106,14 +106,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger.child({ component: 'cache' }),
     metrics,
   );
-  const cost: CostOptions = {
-    softLimit: config.cost.softLimit,
-    hardLimit: config.cost.hardLimit,
-    bandwidthUnitBytes: config.cost.bandwidthUnitBytes,
-    decayPerSecond: config.cost.decayPerSecond,
-    errorCost: config.cost.errorCost,
-    maxDelayMs: config.cost.maxDelayMs,
-  };
+  const cost: CostOptions = config.cost;
   const ledger: CostLedger = config.redis
     ? new RedisLedger(
         {

@@ -7,25 +7,26 @@
  * the cost is into the soft..hard band and run one at a time; at the hard limit
  * the client gets -101 and is disconnected. Pure: time comes in as arguments.
  */
+import {
+  DEFAULT_BANDWIDTH_UNIT_BYTES,
+  DEFAULT_COST_DECAY_PER_SECOND,
+  DEFAULT_COST_HARD_LIMIT,
+  DEFAULT_COST_SOFT_LIMIT,
+  DEFAULT_ERROR_COST,
+  DEFAULT_MAX_DELAY_MS,
+} from '../config/defaults.js';
+import type { CostConfig } from '../config/types.js';
 
-export interface CostOptions {
-  readonly softLimit: number;
-  readonly hardLimit: number;
-  readonly bandwidthUnitBytes: number;
-  readonly decayPerSecond: number;
-  /** Extra cost of a request answered with an error. */
-  readonly errorCost: number;
-  /** The delay at the hard limit; below it the delay scales linearly from 0 at the soft limit. */
-  readonly maxDelayMs: number;
-}
+/** The model's knobs: the cost section of the configuration, less what is not the model's (exempt CIDRs, Redis). */
+export type CostOptions = Pick<CostConfig, 'softLimit' | 'hardLimit' | 'bandwidthUnitBytes' | 'decayPerSecond' | 'errorCost' | 'maxDelayMs'>;
 
 export const DEFAULT_COST_OPTIONS: CostOptions = {
-  softLimit: 1000,
-  hardLimit: 10_000,
-  bandwidthUnitBytes: 5000,
-  decayPerSecond: 1,
-  errorCost: 100,
-  maxDelayMs: 2500,
+  softLimit: DEFAULT_COST_SOFT_LIMIT,
+  hardLimit: DEFAULT_COST_HARD_LIMIT,
+  bandwidthUnitBytes: DEFAULT_BANDWIDTH_UNIT_BYTES,
+  decayPerSecond: DEFAULT_COST_DECAY_PER_SECOND,
+  errorCost: DEFAULT_ERROR_COST,
+  maxDelayMs: DEFAULT_MAX_DELAY_MS,
 };
 
 /** Base costs per method, before bytes; ElectrumX's calibration where it has one. */

@@ -19,6 +19,7 @@ import { networkByName, type NetworkName } from '../../src/config/networks.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
 import { loadVectors } from '../helpers/vectors.js';
+import { untilAnswers } from '../helpers/wallet-session.js';
 
 interface AddressVector {
   network: NetworkName;
@@ -219,19 +220,7 @@ describe('address vectors through blockchain.address.* (protocol 1.2)', () => {
         const [, version] = (await client.request('server.version', ['address-vectors', '1.2'])) as [string, string];
         assert.equal(version, '1.2');
         const first = vectors[0]!;
-        await RpcClient.until(
-          async () => {
-            try {
-              await client!.request('blockchain.address.get_balance', [first.address], { timeoutMs: 1000 });
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          'the gateway to reach its upstream',
-          10_000,
-          20,
-        );
+        await untilAnswers(client, 'blockchain.address.get_balance', [first.address], 20);
 
         for (const v of vectors) {
           const label = `${network} ${v.kind} ${v.address}${v.derived ? ` (${v.derived})` : ''}`;

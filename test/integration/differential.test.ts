@@ -17,26 +17,14 @@
  * two must share (negotiated version, genesis hash, hash function, ...).
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { bech32 } from 'bech32';
 import { METHOD_NAMES, methodsAt } from '../../src/protocol/methods.js';
 import { SERVER_SOFTWARE } from '../../src/version.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
+import { RpcClient } from '../helpers/rpc-client.js';
 import { loadVectors } from '../helpers/vectors.js';
+import { outcome, testP2wpkh, untilForwarding, type Outcome } from '../helpers/wallet-session.js';
 import { Simulator } from '../sim/index.js';
-
-type Outcome = { result: unknown } | { error: { code: number; message: string } };
-
-async function outcome(client: RpcClient, method: string, params: unknown): Promise<Outcome> {
-  try {
-    return { result: await client.request(method, params) };
-  } catch (err) {
-    if (err instanceof RpcCallError) return { error: { code: err.code, message: err.message } };
-    throw err;
-  }
-}
 
 /** JSON normalisation: what a client parses from the bytes, so key order and spacing do not matter. */
 const normal = (o: Outcome): unknown => JSON.parse(JSON.stringify(o));
@@ -51,14 +39,7 @@ interface AddressVector {
 }
 const REGTEST = loadVectors<{ vectors: AddressVector[] }>('addresses.json').vectors.filter((v) => v.network === 'regtest');
 
-function ownAddress(label: string): { address: string; scripthash: string } {
-  const program = createHash('sha256').update(`differential-test:${label}`).digest().subarray(0, 20);
-  const script = Buffer.concat([Buffer.from([0x00, 0x14]), program]);
-  return {
-    address: bech32.encode('bcrt', [0, ...bech32.toWords(program)]),
-    scripthash: Buffer.from(createHash('sha256').update(script).digest()).reverse().toString('hex'),
-  };
-}
+const ownAddress = (label: string): { address: string; scripthash: string } => testP2wpkh('differential-test', label);
 
 const SEED = 'differential';
 
@@ -76,28 +57,6 @@ function populate(sim: Simulator): { confirmed: string; mempool: string; fundedH
   sim.pay(a.address, 20_000);
   sim.pay(REGTEST.find((v) => v.kind === 'p2wpkh')!.address, 7_000);
   return { confirmed, mempool, fundedHeight };
-}
-
-/** Polls until a forwarded request succeeds: the gateway has a ready upstream. */
-async function untilForwarding(port: number): Promise<void> {
-  const c = await RpcClient.connect(port);
-  try {
-    await RpcClient.until(
-      async () => {
-        try {
-          await c.request('blockchain.block.header', [0], { timeoutMs: 1000 });
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      'the gateway to reach its upstream',
-      10_000,
-      20,
-    );
-  } finally {
-    await c.close();
-  }
 }
 
 type Case = readonly [label: string, params: unknown];

@@ -7,9 +7,7 @@
  * graceful close lets a slow request finish.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { bech32 } from 'bech32';
 import { networkByName } from '../../src/config/networks.js';
 import { addressToScripthash } from '../../src/protocol/address.js';
 import { parseHeader } from '../../src/protocol/bitcoin/header.js';
@@ -18,58 +16,22 @@ import { txid as txidOf } from '../../src/protocol/bitcoin/tx.js';
 import { Simulator } from '../sim/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
+import { outcome, testP2wpkh, untilForwarding } from '../helpers/wallet-session.js';
 
 const REGTEST = networkByName('regtest');
 
 /** A fresh regtest P2WPKH address for `label`, and its scripthash computed two independent ways. */
 function address(label: string): { address: string; scripthash: string } {
-  const program = createHash('sha256').update(`passthrough-test:${label}`).digest().subarray(0, 20);
-  const addr = bech32.encode('bcrt', [0, ...bech32.toWords(program)]);
-  const script = Buffer.concat([Buffer.from([0x00, 0x14]), program]);
-  const independent = createHash('sha256').update(script).digest().reverse().toString('hex');
+  const { address: addr, scripthash: independent } = testP2wpkh('passthrough-test', label);
   const scripthash = addressToScripthash(addr, REGTEST);
   assert.equal(scripthash, independent, 'address.ts and the test agree on the scripthash');
   return { address: addr, scripthash };
-}
-
-/** One call's outcome, comparable with deepEqual whether it succeeded or failed. */
-type Outcome = { result: unknown } | { error: { code: number; message: string } };
-
-async function outcome(client: RpcClient, method: string, params: unknown[]): Promise<Outcome> {
-  try {
-    return { result: await client.request(method, params) };
-  } catch (err) {
-    if (err instanceof RpcCallError) return { error: { code: err.code, message: err.message } };
-    throw err;
-  }
 }
 
 async function negotiated(port: number, protocol: unknown): Promise<{ client: RpcClient; version: string }> {
   const client = await RpcClient.connect(port);
   const [, version] = (await client.request('server.version', ['passthrough-test', protocol])) as [string, string];
   return { client, version };
-}
-
-/** Polls until a forwarded request succeeds: the gateway has a ready upstream. */
-async function untilForwarding(port: number): Promise<void> {
-  const c = await RpcClient.connect(port);
-  try {
-    await RpcClient.until(
-      async () => {
-        try {
-          await c.request('blockchain.block.header', [0], { timeoutMs: 1000 });
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      'the gateway to reach its upstream',
-      10_000,
-      25,
-    );
-  } finally {
-    await c.close();
-  }
 }
 
 /** Waits until sessions of earlier tests have left and the gateway has dropped their upstream subscriptions. */
@@ -120,7 +82,7 @@ describe('passthrough with the simulator as the only upstream (protocol 1.4 to 1
     txHeight = sim.history(paid.scripthash).find((e) => e.tx_hash === txid)!.height;
     assert.ok(txHeight > 0);
     gw = await startTestGateway({ upstreams: [sim] });
-    await untilForwarding(gw.port);
+    await untilForwarding(gw.port, { intervalMs: 25 });
   });
 
   after(async () => {
@@ -188,7 +150,7 @@ describe('a 1.6 wallet in front of a 1.4-only simulator', () => {
     txid = sim.pay(paid.address, 90_000, { confirm: true });
     txHeight = sim.history(paid.scripthash).find((e) => e.tx_hash === txid)!.height;
     gw = await startTestGateway({ upstreams: [sim] });
-    await untilForwarding(gw.port);
+    await untilForwarding(gw.port, { intervalMs: 25 });
   });
 
   after(async () => {
@@ -252,7 +214,7 @@ describe('subscriptions through the gateway', () => {
   before(async () => {
     sim = await Simulator.start({ seed: 'passthrough-subs' });
     gw = await startTestGateway({ upstreams: [sim] });
-    await untilForwarding(gw.port);
+    await untilForwarding(gw.port, { intervalMs: 25 });
   });
 
   after(async () => {
@@ -355,7 +317,7 @@ describe('an upstream that goes away and comes back', () => {
     const sim = await Simulator.start({ seed: 'passthrough-restart' });
     const gw = await startTestGateway({ upstreams: [sim] });
     try {
-      await untilForwarding(gw.port);
+      await untilForwarding(gw.port, { intervalMs: 25 });
       const watched = address('restart');
       const { client } = await negotiated(gw.port, '1.6');
       assert.equal(await client.request('blockchain.scripthash.subscribe', [watched.scripthash]), null);
@@ -405,7 +367,7 @@ describe('graceful close', () => {
     // Uncached, so the slow request really waits on the simulator.
     const gw = await startTestGateway({ upstreams: [sim], shutdownGraceMs: 5_000, tweak: (c) => ({ ...c, cache: { ...c.cache, minDepth: 10_000 } }) });
     try {
-      await untilForwarding(gw.port);
+      await untilForwarding(gw.port, { intervalMs: 25 });
       const { client } = await negotiated(gw.port, '1.6');
       const before = sim.stats.requests['blockchain.block.header'] ?? 0;
       sim.setLatency(400);

@@ -22,12 +22,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { bech32 } from 'bech32';
 import { METHOD_NAMES, methodsAt } from '../../src/protocol/methods.js';
 import { GATEWAY_VERSION, SERVER_SOFTWARE } from '../../src/version.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RpcCallError, RpcClient, type Notification } from '../helpers/rpc-client.js';
 import { loadVectors } from '../helpers/vectors.js';
+import { testP2wpkh, untilForwarding } from '../helpers/wallet-session.js';
 import { Chain } from '../sim/chain.js';
 import { Simulator } from '../sim/index.js';
 
@@ -121,13 +121,7 @@ const FRESH_PAYMENT = 40_000;
 const PACKAGE_PAYMENT = 25_000;
 
 /** A regtest P2WPKH address of this test's own, with its scripthash computed by hand. */
-function ownAddress(label: string): { address: string; scripthash: string } {
-  const program = sha256(`versions-test:${label}`).subarray(0, 20);
-  return {
-    address: bech32.encode('bcrt', [0, ...bech32.toWords(program)]),
-    scripthash: display(sha256(Buffer.concat([Buffer.from([0x00, 0x14]), program]))),
-  };
-}
+const ownAddress = (label: string): { address: string; scripthash: string } => testP2wpkh('versions-test', label);
 
 interface Setup {
   /** Txid of the confirmed payment to each vector kind. */
@@ -150,28 +144,6 @@ function fund(pay: (address: string, sats: number) => string, mine: () => void, 
 const vector = (kind: AddressVector['kind']): AddressVector => REGTEST.find((v) => v.kind === kind)!;
 
 // ---------------------------------------------------------------- the conversation
-
-/** Polls until a forwarded request succeeds: the gateway has a ready upstream. */
-async function untilForwarding(port: number): Promise<void> {
-  const c = await RpcClient.connect(port);
-  try {
-    await RpcClient.until(
-      async () => {
-        try {
-          await c.request('blockchain.relayfee', [], { timeoutMs: 1000 });
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      'the gateway to reach its upstream',
-      10_000,
-      20,
-    );
-  } finally {
-    await c.close();
-  }
-}
 
 class Conversation {
   readonly at: Set<string>;
@@ -243,7 +215,7 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
   let client: RpcClient | null = null;
   try {
     gw = await startTestGateway({ upstreams: [sim] });
-    await untilForwarding(gw.port);
+    await untilForwarding(gw.port, { method: 'blockchain.relayfee', params: [] });
     client = await RpcClient.connect(gw.port);
     const c = new Conversation(client, version);
     const v = version;

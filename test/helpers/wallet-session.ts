@@ -67,3 +67,11 @@ export async function untilForwarding(
     await c.close();
   }
 }
+
+/** The protocol's status: sha256 of "txid:height:" for each entry, in the order served; null when empty. */
+export function statusOf(history: readonly { tx_hash: string; height: number }[]): string | null {
+  if (history.length === 0) return null;
+  return createHash('sha256')
+    .update(history.map((h) => `${h.tx_hash}:${h.height}:`).join(''))
+    .digest('hex');
+}

@@ -16,11 +16,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { bech32 } from 'bech32';
 import type { Reorg } from '../../src/chain/tracker.js';
 import { Simulator } from '../sim/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RpcClient, type Notification } from '../helpers/rpc-client.js';
+import { statusOf, testP2wpkh } from '../helpers/wallet-session.js';
 
 const HEADERS = 'blockchain.headers.subscribe';
 const SCRIPTHASH = 'blockchain.scripthash.subscribe';
@@ -32,17 +32,7 @@ interface Wallet {
 }
 
 function wallet(label: string): Wallet {
-  const program = createHash('sha256').update(`chain-test:${label}`).digest().subarray(0, 20);
-  const address = bech32.encode('bcrt', [0, ...bech32.toWords(program)]);
-  const script = Buffer.concat([Buffer.from([0x00, 0x14]), program]);
-  return { address, scripthash: Buffer.from(createHash('sha256').update(script).digest()).reverse().toString('hex') };
-}
-
-function statusOf(history: readonly { tx_hash: string; height: number }[]): string | null {
-  if (history.length === 0) return null;
-  return createHash('sha256')
-    .update(history.map((h) => `${h.tx_hash}:${h.height}:`).join(''))
-    .digest('hex');
+  return testP2wpkh('chain-test', label);
 }
 
 function sha256d(b: Buffer): Buffer {

@@ -13,12 +13,11 @@
  * would not reproduce by mining.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { bech32 } from 'bech32';
 import { Simulator } from '../sim/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { RpcCallError, RpcClient, type Notification } from '../helpers/rpc-client.js';
+import { statusOf, testP2wpkh } from '../helpers/wallet-session.js';
 
 const SCRIPTHASH = 'blockchain.scripthash.subscribe';
 
@@ -29,18 +28,7 @@ interface Wallet {
 
 /** A regtest P2WPKH address and its Electrum scripthash, computed here with node:crypto. */
 function wallet(label: string): Wallet {
-  const program = createHash('sha256').update(`subscriptions-test:${label}`).digest().subarray(0, 20);
-  const address = bech32.encode('bcrt', [0, ...bech32.toWords(program)]);
-  const script = Buffer.concat([Buffer.from([0x00, 0x14]), program]);
-  return { address, scripthash: Buffer.from(createHash('sha256').update(script).digest()).reverse().toString('hex') };
-}
-
-/** The protocol's status: sha256 of "txid:height:" for each entry, in the order served; null when empty. */
-function statusOf(history: readonly { tx_hash: string; height: number }[]): string | null {
-  if (history.length === 0) return null;
-  return createHash('sha256')
-    .update(history.map((h) => `${h.tx_hash}:${h.height}:`).join(''))
-    .digest('hex');
+  return testP2wpkh('subscriptions-test', label);
 }
 
 async function session(port: number): Promise<RpcClient> {

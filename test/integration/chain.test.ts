@@ -211,6 +211,27 @@ describe('chain tracker', () => {
     return tg;
   }
 
+  /**
+   * An honest simulator (140 blocks) and a scripted upstream in front of it,
+   * behind one gateway as H and F, settled at 140, and a wallet session that
+   * has subscribed to headers.
+   */
+  async function honestAndLiar(seed: string) {
+    const honest = await Simulator.start({ seed, initialBlocks: 140 });
+    cleanups.push(() => honest.stop());
+    const scripted = await ScriptedUpstream.start(honest);
+    cleanups.push(() => scripted.stop());
+    const tg = await gateway([
+      { sim: honest, name: 'H' },
+      { sim: { host: '127.0.0.1', port: scripted.port }, name: 'F' },
+    ]);
+    await settled(tg, 140, {});
+    const c = await session(tg.port);
+    cleanups.push(() => c.close());
+    await c.request(HEADERS);
+    return { honest, scripted, tg, c };
+  }
+
   it('a reorg of the last 3 blocks: one headers notification for the new tip, never a step back, the orphaned hashes named', { timeout: 60_000 }, async () => {
     const { a, b } = await pair('chain-reorg');
     const tg = await gateway([
@@ -427,18 +448,7 @@ describe('chain tracker', () => {
   });
 
   it('a header with valid proof of work that does not link: rejected, quarantined, never shown to a wallet', { timeout: 60_000 }, async () => {
-    const honest = await Simulator.start({ seed: 'chain-nolink', initialBlocks: 140 });
-    cleanups.push(() => honest.stop());
-    const scripted = await ScriptedUpstream.start(honest);
-    cleanups.push(() => scripted.stop());
-    const tg = await gateway([
-      { sim: honest, name: 'H' },
-      { sim: { host: '127.0.0.1', port: scripted.port }, name: 'F' },
-    ]);
-    await settled(tg, 140, {});
-    const c = await session(tg.port);
-    cleanups.push(() => c.close());
-    await c.request(HEADERS);
+    const { honest, scripted, tg, c } = await honestAndLiar('chain-nolink');
     const forged = forgedHeader(honest.headerHex(140), 'valid');
     scripted.announce({ height: 141, hex: forged });
     await until(() => tg.gateway.pool.state('F') === 'quarantined', () => `F quarantined: ${poolView(tg)}`);
@@ -460,18 +470,7 @@ describe('chain tracker', () => {
   ];
   for (const variant of AHEAD) {
     it(`a liar announcing a far-ahead tip (${variant.what}) is quarantined and moves nothing to itself`, { timeout: 60_000 }, async () => {
-      const honest = await Simulator.start({ seed: 'chain-ahead', initialBlocks: 140 });
-      cleanups.push(() => honest.stop());
-      const scripted = await ScriptedUpstream.start(honest);
-      cleanups.push(() => scripted.stop());
-      const tg = await gateway([
-        { sim: honest, name: 'H' },
-        { sim: { host: '127.0.0.1', port: scripted.port }, name: 'F' },
-      ]);
-      await settled(tg, 140, {});
-      const c = await session(tg.port);
-      cleanups.push(() => c.close());
-      await c.request(HEADERS);
+      const { honest, scripted, tg, c } = await honestAndLiar('chain-ahead');
       // Only scripthashes that stick to the honest upstream, so nothing legitimately goes to the liar.
       const ws: Wallet[] = [];
       for (let i = 0; ws.length < 10; i++) {

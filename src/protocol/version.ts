@@ -5,10 +5,18 @@
  * that is below max(client min, server min). Pure functions, no I/O.
  */
 
-/** "1.4.2" -> [1, 4, 2]; null when not a dotted number string with at least one dot. */
-export function parseVersion(s: unknown): number[] | null {
-  if (typeof s !== 'string' || !/^\d{1,6}(\.\d{1,6}){1,3}$/.test(s)) return null;
-  return s.split('.').map(Number);
+/** Parsed versions, memoised: sessions compare their version on every request. Bounded, as clients choose the strings. */
+const PARSED = new Map<string, readonly number[] | null>();
+const MAX_MEMO = 256;
+
+/** "1.4.2" -> [1, 4, 2]; null when not a dotted number string with at least one dot. The array is shared: do not mutate it. */
+export function parseVersion(s: unknown): readonly number[] | null {
+  if (typeof s !== 'string') return null;
+  const hit = PARSED.get(s);
+  if (hit !== undefined) return hit;
+  const v = /^\d{1,6}(\.\d{1,6}){1,3}$/.test(s) ? Object.freeze(s.split('.').map(Number)) : null;
+  if (PARSED.size < MAX_MEMO) PARSED.set(s, v);
+  return v;
 }
 
 /** Compares numerically with missing parts as zero, so "1.4" equals "1.4.0". */
@@ -26,8 +34,8 @@ export function versionLess(a: string, b: string): boolean {
 }
 
 export interface ClientRange {
-  readonly min: number[];
-  readonly max: number[];
+  readonly min: readonly number[];
+  readonly max: readonly number[];
 }
 
 /**

@@ -15,11 +15,12 @@
  *    in the path: one upstream request.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { GatewayConfig } from '../../src/config/types.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { count, hexRange, listRange, lookups, metric } from '../helpers/cache-checks.js';
+import { merkle } from '../helpers/merkle.js';
 import { RedisServer } from '../helpers/redis.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { Simulator } from '../sim/index.js';
@@ -34,30 +35,10 @@ const HOUSEKEEPING = new Set(['server.version', 'server.features', 'blockchain.h
 
 // ---------------------------------------------------------------- helpers
 
-function count(sim: Simulator, method: string): number {
-  return sim.stats.requests[method] ?? 0;
-}
-
 /** Everything a simulator was asked, housekeeping excluded. */
 function forwarded(sim: Simulator): Record<string, number> {
   return Object.fromEntries(Object.entries(sim.stats.requests).filter(([m]) => !HOUSEKEEPING.has(m)));
 }
-
-/** A value from the Prometheus text format (summed over matching series; 0 when absent). */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have[k!] = v!;
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-  }
-  return sum;
-}
-
-const lookups = async (gw: TestGateway, method: string, result: string): Promise<number> =>
-  metric(await gw.metrics(), 'electrum_gateway_cache_lookups_total', { method, result });
 
 const redisUp = async (gw: TestGateway): Promise<number> => metric(await gw.metrics(), 'electrum_gateway_cache_redis_up');
 
@@ -81,24 +62,8 @@ function withRedis(url: string, cache: Partial<GatewayConfig['cache']> = {}, mor
   return (c: GatewayConfig): GatewayConfig => ({ ...c, ...more, redis: url, cache: { ...c.cache, ...cache } });
 }
 
-const hexRange = (sim: Simulator, start: number, n: number): string => Array.from({ length: n }, (_, i) => sim.headerHex(start + i)).join('');
-const listRange = (sim: Simulator, start: number, n: number): string[] => Array.from({ length: n }, (_, i) => sim.headerHex(start + i));
-
 /** Independent merkle maths (node:crypto): the branch of display-hex leaves for `pos`. */
-function branchOf(leaves: readonly string[], pos: number): string[] {
-  const sha256d = (b: Buffer): Buffer => createHash('sha256').update(createHash('sha256').update(b).digest()).digest();
-  let level: Buffer[] = leaves.map((h) => Buffer.from(h, 'hex').reverse());
-  const branch: string[] = [];
-  let i = pos;
-  while (level.length > 1) {
-    branch.push(Buffer.from(level[i ^ 1] ?? level[i]!).reverse().toString('hex'));
-    const next: Buffer[] = [];
-    for (let k = 0; k < level.length; k += 2) next.push(sha256d(Buffer.concat([level[k]!, level[k + 1] ?? level[k]!])));
-    level = next;
-    i >>= 1;
-  }
-  return branch;
-}
+const branchOf = (leaves: readonly string[], pos: number): string[] => merkle(leaves, pos).branch;
 
 // ---------------------------------------------------------------- tests
 

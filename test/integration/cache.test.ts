@@ -20,6 +20,8 @@ import { describe, it } from 'node:test';
 import { bech32 } from 'bech32';
 import type { GatewayConfig } from '../../src/config/types.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { count, hexRange, listRange, lookups, metric } from '../helpers/cache-checks.js';
+import { merkle } from '../helpers/merkle.js';
 import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
 import { Simulator } from '../sim/index.js';
 
@@ -30,30 +32,10 @@ const ID_FROM_POS = 'blockchain.transaction.id_from_pos';
 
 // ---------------------------------------------------------------- helpers
 
-function count(sim: Simulator, method: string): number {
-  return sim.stats.requests[method] ?? 0;
-}
-
 /** Upstream request counts for `methods` on `sims`, to compare before and after. */
 function counts(sims: readonly Simulator[], methods: readonly string[] = [HEADERS, TX_GET, GET_MERKLE, ID_FROM_POS, 'blockchain.block.header']): string {
   return JSON.stringify(sims.map((s) => methods.map((m) => count(s, m))));
 }
-
-/** A value from the Prometheus text format (0 when the series is absent). */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have[k!] = v!;
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-  }
-  return sum;
-}
-
-const lookups = async (gw: TestGateway, method: string, result: string): Promise<number> =>
-  metric(await gw.metrics(), 'electrum_gateway_cache_lookups_total', { method, result });
 
 async function session(gw: TestGateway, protocol = '1.4', timeoutMs = 10_000): Promise<RpcClient> {
   const c = await RpcClient.connect(gw.port, gw.host, timeoutMs);
@@ -88,31 +70,12 @@ const withCache = (cache: Partial<GatewayConfig['cache']>, more: Partial<Gateway
   cache: { ...c.cache, ...cache },
 });
 
-/** Independent merkle maths (node:crypto): root and branch of display-hex leaves for `pos`. */
-function merkle(leaves: readonly string[], pos: number): { root: string; branch: string[] } {
-  const sha256d = (b: Buffer): Buffer => createHash('sha256').update(createHash('sha256').update(b).digest()).digest();
-  let level: Buffer[] = leaves.map((h) => Buffer.from(h, 'hex').reverse());
-  const branch: string[] = [];
-  let i = pos;
-  while (level.length > 1) {
-    branch.push(Buffer.from(level[i ^ 1] ?? level[i]!).reverse().toString('hex'));
-    const next: Buffer[] = [];
-    for (let k = 0; k < level.length; k += 2) next.push(sha256d(Buffer.concat([level[k]!, level[k + 1] ?? level[k]!])));
-    level = next;
-    i >>= 1;
-  }
-  return { root: Buffer.from(level[0]!).reverse().toString('hex'), branch };
-}
-
 function expectedMerkle(sim: Simulator, txid: string, height: number): { block_height: number; merkle: string[]; pos: number } {
   const txids = sim.blockTxids(height);
   const pos = txids.indexOf(txid);
   assert.ok(pos >= 0, `${txid} is in block ${height}`);
   return { block_height: height, merkle: merkle(txids, pos).branch, pos };
 }
-
-const hexRange = (sim: Simulator, start: number, count: number): string => Array.from({ length: count }, (_, i) => sim.headerHex(start + i)).join('');
-const listRange = (sim: Simulator, start: number, count: number): string[] => Array.from({ length: count }, (_, i) => sim.headerHex(start + i));
 
 function regtestAddress(tag: string): string {
   const program = createHash('sha256').update(tag).digest().subarray(0, 20);

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from '../../src/cache/verify.js';
 import { networkByName } from '../../src/config/networks.js';
+import { merkle } from '../helpers/merkle.js';
 import { regtestHeaders } from '../helpers/regtest-headers.js';
 import { loadVectors } from '../helpers/vectors.js';
 
@@ -44,21 +45,6 @@ function displayHash(b: Buffer): string {
 }
 
 const rev = (hex: string): Buffer => Buffer.from(hex, 'hex').reverse();
-
-/** Merkle root and branch of `txids` (display hex) for `pos`, Bitcoin's rules (odd last node paired with itself). */
-function merkle(txids: readonly string[], pos: number): { root: string; branch: string[] } {
-  let level = txids.map(rev);
-  let i = pos;
-  const branch: string[] = [];
-  while (level.length > 1) {
-    branch.push(Buffer.from(level[i ^ 1] ?? level[i]!).reverse().toString('hex'));
-    const next: Buffer[] = [];
-    for (let k = 0; k < level.length; k += 2) next.push(sha256d(Buffer.concat([level[k]!, level[k + 1] ?? level[k]!])));
-    level = next;
-    i >>= 1;
-  }
-  return { root: Buffer.from(level[0]!).reverse().toString('hex'), branch };
-}
 
 /** An 80-byte header carrying `merkleRootDisplay`; only its merkle root matters to the proof checks. */
 function headerWithRoot(merkleRootDisplay: string): string {

@@ -19,7 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { networkByName } from '../../src/config/networks.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
@@ -29,7 +29,7 @@ import { parseTransaction } from '../../src/protocol/bitcoin/tx.js';
 import { Router } from '../../src/routing/router.js';
 import { UpstreamError, type UpstreamConnection } from '../../src/upstream/connection.js';
 import { UpstreamPool } from '../../src/upstream/pool.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
 import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
 import { Simulator } from '../sim/index.js';
 
@@ -110,6 +110,28 @@ async function session(gw: TestGateway, protocol = '1.4'): Promise<RpcClient> {
   const c = await RpcClient.connect(gw.port, gw.host, 10_000);
   await c.request('server.version', ['pool-test', protocol]);
   return c;
+}
+
+/**
+ * Two simulators on the same chain (x, y) behind one gateway with its admin
+ * listener, both healthy, and a session at `protocol`; all closed after the test.
+ */
+async function twoHealthy(
+  t: TestContext,
+  options: Partial<TestGatewayOptions> = {},
+  protocol = '1.4',
+): Promise<{ x: Simulator; y: Simulator; gw: TestGateway; cl: RpcClient }> {
+  const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
+  const y = await Simulator.start({ initialBlocks: 110, seed: SEED });
+  const gw = await startTestGateway({ upstreams: [{ host: x.host, port: x.port, name: 'x' }, { host: y.host, port: y.port, name: 'y' }], admin: true, ...options });
+  t.after(async () => {
+    await gw.close();
+    await Promise.all([x.stop(), y.stop()]);
+  });
+  await untilStates(gw, { x: 'healthy', y: 'healthy' });
+  const cl = await session(gw, protocol);
+  t.after(() => cl.close());
+  return { x, y, gw, cl };
 }
 
 async function errorOf(p: Promise<unknown>): Promise<RpcCallError> {
@@ -334,16 +356,7 @@ describe('upstream pool', { concurrency: true }, () => {
   });
 
   it('server-side failures are retried on another upstream; definitive answers and broadcasts are not repeated', async (t) => {
-    const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
-    const y = await Simulator.start({ initialBlocks: 110, seed: SEED });
-    const gw = await startTestGateway({ upstreams: [{ host: x.host, port: x.port, name: 'x' }, { host: y.host, port: y.port, name: 'y' }], admin: true, requestTimeoutMs: 3000 });
-    t.after(async () => {
-      await gw.close();
-      await Promise.all([x.stop(), y.stop()]);
-    });
-    await untilStates(gw, { x: 'healthy', y: 'healthy' });
-    const cl = await session(gw, '1.6');
-    t.after(() => cl.close());
+    const { x, y, cl } = await twoHealthy(t, { requestTimeoutMs: 3000 }, '1.6');
 
     // mempool.get_info fails on x (a backend whose daemon lacks a field): the wallet never sees it.
     x.failMethod('mempool.get_info', { code: -32603, message: 'internal error: KeyError(incrementalrelayfee)' });
@@ -398,16 +411,7 @@ describe('upstream pool', { concurrency: true }, () => {
   });
 
   it('a subscription that fails server-side on one upstream is made on another', async (t) => {
-    const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
-    const y = await Simulator.start({ initialBlocks: 110, seed: SEED });
-    const gw = await startTestGateway({ upstreams: [{ host: x.host, port: x.port, name: 'x' }, { host: y.host, port: y.port, name: 'y' }], admin: true });
-    t.after(async () => {
-      await gw.close();
-      await Promise.all([x.stop(), y.stop()]);
-    });
-    await untilStates(gw, { x: 'healthy', y: 'healthy' });
-    const cl = await session(gw);
-    t.after(() => cl.close());
+    const { x, y, cl } = await twoHealthy(t);
     x.failMethod('blockchain.scripthash.subscribe', { code: -32603, message: 'internal server error' });
     const keys = scripthashes(x, 20);
     for (const sh of keys) assert.equal(await cl.request('blockchain.scripthash.subscribe', [sh]), y.status(sh), `subscribe ${sh.slice(0, 8)}`);
@@ -416,16 +420,7 @@ describe('upstream pool', { concurrency: true }, () => {
   });
 
   it('the circuit breaker opens on an upstream that keeps failing (/metrics, /status) and its traffic moves away', async (t) => {
-    const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
-    const y = await Simulator.start({ initialBlocks: 110, seed: SEED });
-    const gw = await startTestGateway({ upstreams: [{ host: x.host, port: x.port, name: 'x' }, { host: y.host, port: y.port, name: 'y' }], admin: true });
-    t.after(async () => {
-      await gw.close();
-      await Promise.all([x.stop(), y.stop()]);
-    });
-    await untilStates(gw, { x: 'healthy', y: 'healthy' });
-    const cl = await session(gw);
-    t.after(() => cl.close());
+    const { x, y, gw, cl } = await twoHealthy(t);
     assert.equal(metric(await gw.metrics(), 'electrum_gateway_upstream_circuit_state', { upstream: 'x' }) ?? 0, 0);
     x.failMethod('blockchain.scripthash.get_balance', { code: -32603, message: 'internal error: bitcoind request timed out' });
     const keys = scripthashes(x, 200);

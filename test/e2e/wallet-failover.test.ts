@@ -19,7 +19,8 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { bech32 } from 'bech32';
 import { Simulator } from '../sim/index.js';
-import { ElectrumWallet, TEST_SEED_FIRST_ADDRESSES, electrumAvailable, type Balance, type HistoryItem } from '../helpers/electrum-wallet.js';
+import { ElectrumWallet, TEST_SEED_FIRST_ADDRESSES, electrumAvailable, type HistoryItem } from '../helpers/electrum-wallet.js';
+import { expectedOf, matches, walletSnapshot, type Expected, type Payment } from '../helpers/wallet-scenario.js';
 import { GatewayProcess, gatewayCliBuilt } from '../helpers/gateway-process.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -31,18 +32,6 @@ function scripthashOf(address: string): string {
   return Buffer.from(createHash('sha256').update(script).digest()).reverse().toString('hex');
 }
 
-interface Payment {
-  address: string;
-  sats: number;
-  txid: string;
-}
-
-interface Expected {
-  byTxid: Map<string, { height: number; sats: number }>;
-  balance: Balance;
-  tip: number;
-}
-
 function expectedFrom(sim: Simulator, payments: Payment[]): Expected {
   const byTxid = new Map<string, { height: number; sats: number }>();
   for (const p of payments) {
@@ -50,13 +39,7 @@ function expectedFrom(sim: Simulator, payments: Payment[]): Expected {
     assert.ok(entry, `the simulator's history of ${p.address} lacks ${p.txid}`);
     byTxid.set(p.txid, { height: entry.height, sats: (byTxid.get(p.txid)?.sats ?? 0) + p.sats });
   }
-  let confirmed = 0;
-  let unconfirmed = 0;
-  for (const { height, sats } of byTxid.values()) {
-    if (height > 0) confirmed += sats;
-    else unconfirmed += sats;
-  }
-  return { byTxid, balance: { confirmed, unconfirmed, unmatured: 0 }, tip: sim.tipHeight() };
+  return expectedOf(byTxid, sim.tipHeight());
 }
 
 function view(items: HistoryItem[]): Record<string, { height: number; sats: number }> {
@@ -130,27 +113,7 @@ test('the real Electrum wallet keeps syncing through the gateway when one of its
 
   await wallet.startDaemon();
   await wallet.loadWallet();
-  const snapshot = async () => {
-    const info = await wallet.getInfo();
-    const history = await wallet.onchainHistory();
-    return {
-      connected: info.connected,
-      height: info.blockchain_height,
-      synchronized: await wallet.isSynchronized(),
-      balance: await wallet.getBalance(),
-      txs: history.length,
-      unverified: history.filter((h) => h.height > 0 && h.confirmations <= 0).map((h) => h.txid),
-    };
-  };
-  type Snapshot = Awaited<ReturnType<typeof snapshot>>;
-  const matches = (e: Expected) => (s: Snapshot): boolean =>
-    s.connected &&
-    s.synchronized &&
-    s.height === e.tip &&
-    s.balance.confirmed === e.balance.confirmed &&
-    s.balance.unconfirmed === e.balance.unconfirmed &&
-    s.txs === e.byTxid.size &&
-    s.unverified.length === 0;
+  const snapshot = () => walletSnapshot(wallet);
   const first = expectedFrom(b, payments);
   await wallet.waitUntil('the first sync', snapshot, matches(first), { timeoutMs: 45_000, describe: () => gw.logTail(30) });
   // Both upstreams serve the wallet's subscriptions (sticky by scripthash): A takes some of them with it.

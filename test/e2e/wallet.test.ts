@@ -23,10 +23,10 @@ import {
   ElectrumWallet,
   TEST_SEED_FIRST_ADDRESSES,
   electrumAvailable,
-  type Balance,
   type HistoryItem,
 } from '../helpers/electrum-wallet.js';
 import { GatewayProcess, gatewayCliBuilt } from '../helpers/gateway-process.js';
+import { expectedOf, matches, walletSnapshot, type Expected, type Payment } from '../helpers/wallet-scenario.js';
 
 /** Electrum-protocol scripthash of a native segwit regtest address. */
 function scripthashOf(address: string): string {
@@ -36,18 +36,6 @@ function scripthashOf(address: string): string {
   const program = Buffer.from(bech32.fromWords(words.slice(1)));
   const script = Buffer.concat([Buffer.from([0x00, program.length]), program]);
   return Buffer.from(createHash('sha256').update(script).digest()).reverse().toString('hex');
-}
-
-interface Payment {
-  address: string;
-  sats: number;
-  txid: string;
-}
-
-interface Expected {
-  byTxid: Map<string, { height: number; sats: number }>;
-  balance: Balance;
-  tip: number;
 }
 
 /** What a correct server says about the wallet, computed from the simulator's own state. */
@@ -60,13 +48,7 @@ function expectedFromSimulator(sim: Simulator, payments: Payment[]): Expected {
     const prev = byTxid.get(p.txid);
     byTxid.set(p.txid, { height: entry.height, sats: (prev?.sats ?? 0) + p.sats });
   }
-  let confirmed = 0;
-  let unconfirmed = 0;
-  for (const { height, sats } of byTxid.values()) {
-    if (height > 0) confirmed += sats;
-    else unconfirmed += sats;
-  }
-  return { byTxid, balance: { confirmed, unconfirmed, unmatured: 0 }, tip: sim.tipHeight() };
+  return expectedOf(byTxid, sim.tipHeight());
 }
 
 function historyView(items: HistoryItem[]): Record<string, { height: number; sats: number }> {
@@ -129,30 +111,8 @@ describe('real Electrum 4.3.4 wallet, regtest', { concurrency: true }, () => {
       await wallet.startDaemon();
       await wallet.loadWallet();
       mark('daemon');
-      // A balance alone proves little: electrum counts a confirmed tx in getbalance before it
-      // has checked its merkle proof. A tx is SPV-verified once onchain_history shows
-      // confirmations > 0, so the waits require that for every confirmed tx.
-      const snapshot = async () => {
-        const info = await wallet.getInfo();
-        const history = await wallet.onchainHistory();
-        return {
-          connected: info.connected,
-          height: info.blockchain_height,
-          synchronized: await wallet.isSynchronized(),
-          balance: await wallet.getBalance(),
-          txs: history.length,
-          unverified: history.filter((h) => h.height > 0 && h.confirmations <= 0).map((h) => h.txid),
-        };
-      };
-      type Snapshot = Awaited<ReturnType<typeof snapshot>>;
-      const matches = (e: Expected) => (s: Snapshot): boolean =>
-        s.connected &&
-        s.synchronized &&
-        s.height === e.tip &&
-        s.balance.confirmed === e.balance.confirmed &&
-        s.balance.unconfirmed === e.balance.unconfirmed &&
-        s.txs === e.byTxid.size &&
-        s.unverified.length === 0;
+      // A balance alone proves little: the waits require every confirmed tx SPV-verified (walletSnapshot).
+      const snapshot = () => walletSnapshot(wallet);
 
       const first = expectedFromSimulator(sim, payments);
       await wallet.waitUntil(`the first sync to match the simulator (${JSON.stringify({ tip: first.tip, balance: first.balance, txs: first.byTxid.size })})`, snapshot, matches(first), { timeoutMs: 45_000, describe: gwTail });

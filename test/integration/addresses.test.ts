@@ -17,6 +17,7 @@ import { describe, it } from 'node:test';
 import { bech32m } from 'bech32';
 import { networkByName, type NetworkName } from '../../src/config/networks.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { onLines } from '../helpers/lines.js';
 import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
 import { loadVectors } from '../helpers/vectors.js';
 import { untilAnswers } from '../helpers/wallet-session.js';
@@ -149,19 +150,12 @@ class RecordingUpstream {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
-    let buf = '';
-    socket.on('data', (chunk) => {
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const msg = JSON.parse(line) as { id?: unknown; method: string; params?: unknown[] };
-        const params = Array.isArray(msg.params) ? msg.params : [];
-        this.requests.push({ method: msg.method, params });
-        if (msg.id === undefined || msg.id === null) continue;
-        socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: msg.id, ...this.answer(msg.method, params) })}\n`);
-      }
+    onLines(socket, (line) => {
+      const msg = JSON.parse(line) as { id?: unknown; method: string; params?: unknown[] };
+      const params = Array.isArray(msg.params) ? msg.params : [];
+      this.requests.push({ method: msg.method, params });
+      if (msg.id === undefined || msg.id === null) return;
+      socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: msg.id, ...this.answer(msg.method, params) })}\n`);
     });
   }
 

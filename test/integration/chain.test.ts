@@ -19,6 +19,7 @@ import { after, describe, it } from 'node:test';
 import type { Reorg } from '../../src/chain/tracker.js';
 import { Simulator } from '../sim/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { onLines } from '../helpers/lines.js';
 import { RpcClient, type Notification } from '../helpers/rpc-client.js';
 import { statusOf, testP2wpkh } from '../helpers/wallet-session.js';
 
@@ -144,15 +145,8 @@ class ScriptedUpstream {
       this.subscribed.delete(socket);
     });
     socket.on('error', () => undefined);
-    let buffer = '';
-    socket.on('data', (d: Buffer) => {
-      buffer += d.toString('utf8');
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (line.trim()) this.handle(socket, JSON.parse(line) as { id: number; method: string; params: unknown[] });
-      }
+    onLines(socket, (line) => {
+      if (line.trim()) this.handle(socket, JSON.parse(line) as { id: number; method: string; params: unknown[] });
     });
   }
 

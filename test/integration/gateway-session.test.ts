@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { networkByName } from '../../src/config/networks.js';
 import { SERVER_SOFTWARE } from '../../src/version.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { onLines } from '../helpers/lines.js';
 import { regtestHeaders } from '../helpers/regtest-headers.js';
 import { RpcCallError, RpcClient, connectNegotiated } from '../helpers/rpc-client.js';
 
@@ -58,49 +59,42 @@ class ScriptedUpstream {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
-    let buf = '';
-    socket.on('data', (chunk) => {
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const msg = JSON.parse(line) as { id: number; method: string; params: unknown[] };
-        this.requests.push({ id: msg.id, method: msg.method, params: msg.params });
-        const reply = (result: unknown): void => {
-          if (!socket.destroyed) socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result })}\n`);
-        };
-        const fail = (code: number, message: string): void => {
-          if (!socket.destroyed) socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code, message } })}\n`);
-        };
-        switch (msg.method) {
-          case 'server.version':
-            reply(['ScriptedUpstream 1.0', '1.6']);
-            break;
-          case 'server.features':
-            reply({ genesis_hash: REGTEST_GENESIS, protocol_min: '1.4', protocol_max: '1.6', hash_function: 'sha256' });
-            break;
-          case 'blockchain.headers.subscribe':
-            reply({ height: TIP, hex: fakeHeader(TIP) });
-            break;
-          case 'blockchain.block.headers': {
-            const [start, count] = msg.params as [number, number];
-            const hs = HEADERS.slice(start, Math.min(start + count, TIP + 1));
-            reply({ count: hs.length, headers: hs, max: 2016 });
-            break;
-          }
-          case 'blockchain.block.header': {
-            const h = msg.params[0] as number;
-            if (h > TIP) {
-              fail(1, `height ${h} out of range`);
-              break;
-            }
-            setTimeout(() => reply(fakeHeader(h)), this.delayFor(h));
-            break;
-          }
-          default:
-            fail(-32601, `unknown method "${msg.method}"`);
+    onLines(socket, (line) => {
+      const msg = JSON.parse(line) as { id: number; method: string; params: unknown[] };
+      this.requests.push({ id: msg.id, method: msg.method, params: msg.params });
+      const reply = (result: unknown): void => {
+        if (!socket.destroyed) socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result })}\n`);
+      };
+      const fail = (code: number, message: string): void => {
+        if (!socket.destroyed) socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code, message } })}\n`);
+      };
+      switch (msg.method) {
+        case 'server.version':
+          reply(['ScriptedUpstream 1.0', '1.6']);
+          break;
+        case 'server.features':
+          reply({ genesis_hash: REGTEST_GENESIS, protocol_min: '1.4', protocol_max: '1.6', hash_function: 'sha256' });
+          break;
+        case 'blockchain.headers.subscribe':
+          reply({ height: TIP, hex: fakeHeader(TIP) });
+          break;
+        case 'blockchain.block.headers': {
+          const [start, count] = msg.params as [number, number];
+          const hs = HEADERS.slice(start, Math.min(start + count, TIP + 1));
+          reply({ count: hs.length, headers: hs, max: 2016 });
+          break;
         }
+        case 'blockchain.block.header': {
+          const h = msg.params[0] as number;
+          if (h > TIP) {
+            fail(1, `height ${h} out of range`);
+            break;
+          }
+          setTimeout(() => reply(fakeHeader(h)), this.delayFor(h));
+          break;
+        }
+        default:
+          fail(-32601, `unknown method "${msg.method}"`);
       }
     });
   }

@@ -15,7 +15,7 @@ import { verifyMerkleBranch } from '../../src/protocol/bitcoin/merkle.js';
 import { txid as txidOf } from '../../src/protocol/bitcoin/tx.js';
 import { Simulator } from '../sim/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
+import { RpcCallError, RpcClient, connectNegotiated } from '../helpers/rpc-client.js';
 import { outcome, testP2wpkh, untilForwarding } from '../helpers/wallet-session.js';
 
 const REGTEST = networkByName('regtest');
@@ -28,11 +28,7 @@ function address(label: string): { address: string; scripthash: string } {
   return { address: addr, scripthash };
 }
 
-async function negotiated(port: number, protocol: unknown): Promise<{ client: RpcClient; version: string }> {
-  const client = await RpcClient.connect(port);
-  const [, version] = (await client.request('server.version', ['passthrough-test', protocol])) as [string, string];
-  return { client, version };
-}
+const negotiated = (port: number, protocol: unknown): Promise<{ client: RpcClient; version: string }> => connectNegotiated(port, protocol, 'passthrough-test');
 
 /** Waits until sessions of earlier tests have left and the gateway has dropped their upstream subscriptions. */
 async function noUpstreamSubscriptions(sim: Simulator): Promise<void> {

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { onLines } from './lines.js';
 import { LOOPBACK } from './ports.js';
 
 export interface Certificate {
@@ -120,15 +121,8 @@ export async function startWsBridge(target: Target, cert?: Certificate, port = 0
     upstream.on('error', () => undefined);
     ws.on('close', () => upstream.destroy());
     ws.on('error', () => undefined);
-    let partial = '';
-    upstream.on('data', (chunk: Buffer) => {
-      partial += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) !== -1) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        ws.send(line);
-      }
+    onLines(upstream, (line) => {
+      ws.send(line);
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) upstream.write(`${data.toString('utf8')}\n`);

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { startTestGateway } from '../helpers/gateway.js';
+import { onLines } from '../helpers/lines.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { Simulator } from '../sim/index.js';
 
@@ -110,35 +111,21 @@ async function startFillerShim(target: { host: string; port: number }): Promise<
       });
       s.on('error', () => undefined);
     }
-    let fromClient = '';
-    let fromUpstream = '';
     let filler = 0;
-    client.on('data', (chunk: Buffer) => {
-      fromClient += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = fromClient.indexOf('\n')) !== -1) {
-        const line = fromClient.slice(0, nl);
-        fromClient = fromClient.slice(nl + 1);
-        const msg = JSON.parse(line) as { method?: string };
-        if (Array.isArray(msg) || msg.method === 'server.version') {
-          upstream.write(`${line}\n`);
-        } else {
-          upstream.write(`${JSON.stringify([msg, { jsonrpc: '2.0', id: `filler-${filler++}`, method: 'blockchain.block.headers', params: [0, 7] }])}\n`);
-        }
+    onLines(client, (line) => {
+      const msg = JSON.parse(line) as { method?: string };
+      if (Array.isArray(msg) || msg.method === 'server.version') {
+        upstream.write(`${line}\n`);
+      } else {
+        upstream.write(`${JSON.stringify([msg, { jsonrpc: '2.0', id: `filler-${filler++}`, method: 'blockchain.block.headers', params: [0, 7] }])}\n`);
       }
     });
-    upstream.on('data', (chunk: Buffer) => {
-      fromUpstream += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = fromUpstream.indexOf('\n')) !== -1) {
-        const line = fromUpstream.slice(0, nl);
-        fromUpstream = fromUpstream.slice(nl + 1);
-        const msg = JSON.parse(line) as unknown;
-        const items = Array.isArray(msg) ? msg : [msg];
-        for (const m of items as { id?: unknown }[]) {
-          if (typeof m.id === 'string' && m.id.startsWith('filler-')) continue;
-          client.write(`${JSON.stringify(m)}\n`);
-        }
+    onLines(upstream, (line) => {
+      const msg = JSON.parse(line) as unknown;
+      const items = Array.isArray(msg) ? msg : [msg];
+      for (const m of items as { id?: unknown }[]) {
+        if (typeof m.id === 'string' && m.id.startsWith('filler-')) continue;
+        client.write(`${JSON.stringify(m)}\n`);
       }
     });
   });

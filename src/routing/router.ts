@@ -59,6 +59,11 @@ export class Router {
     const excludeConnections = new Set<UpstreamConnection>();
     const key = stickyKey(method, args);
     const tipSensitive = this.isTipSensitive(method, args);
+    // Headers up to the best tip must come from an upstream that has them (a lagging one answers short);
+    // a range running past the tip is short everywhere, so it asks only for the tip.
+    const asked = lastHeightAsked(method, args);
+    const best = this.pool.bestTipHeight();
+    const lastHeight = asked !== null && best !== null ? Math.min(asked, best) : null;
     let lastError: unknown = null;
     if (method === 'blockchain.transaction.broadcast_package') {
       // Only 1.6 upstreams take packages: the others are left out of the choice, and with
@@ -71,7 +76,7 @@ export class Router {
     for (;;) {
       let conn: UpstreamConnection;
       try {
-        conn = await this.pool.acquire(deadline, { key, tipSensitive, excludeUpstreams, excludeConnections });
+        conn = await this.pool.acquire(deadline, { key, tipSensitive, excludeUpstreams, excludeConnections, ...(lastHeight !== null ? { minTipHeight: lastHeight } : {}) });
       } catch (err) {
         throw toClientError(lastError ?? err);
       }

@@ -78,6 +78,8 @@ export interface AcquireOptions {
   readonly excludeUpstreams?: ReadonlySet<string>;
   /** Connections not to use: they died under this request. */
   readonly excludeConnections?: ReadonlySet<UpstreamConnection>;
+  /** Only upstreams whose own tip reaches this height: a lagging server asked for headers it lacks answers short. */
+  readonly minTipHeight?: number;
 }
 
 export interface UpstreamStatus {
@@ -327,6 +329,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       if (u.wrongNetwork || u.quarantinedUntil > now || options.excludeUpstreams?.has(u.name)) continue;
       if (!u.breaker.allows(now)) continue;
       if (options.tipSensitive && this.isLagging(u, best)) continue;
+      if (options.minTipHeight !== undefined && (u.tip?.height ?? -1) < options.minTipHeight) continue;
       const conns = u.openConns().filter((c) => !options.excludeConnections?.has(c));
       if (conns.length === 0) continue;
       const conn = conns.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));

@@ -19,8 +19,3 @@ export function createLogger(config: LoggingConfig, destination?: NodeJS.Writabl
     destination ?? process.stdout,
   );
 }
-
-/** A logger that drops everything; for tests and library use. */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

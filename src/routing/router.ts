@@ -47,23 +47,25 @@ export class Router {
     private readonly opts: RouterOptions,
   ) {}
 
-  private isTipSensitive(method: string, args: readonly unknown[]): boolean {
-    if (TIP_INSENSITIVE.has(method)) return false;
-    const height = lastHeightAsked(method, args);
+  /**
+   * Where a request may go: tip-sensitive ones avoid lagging upstreams (headers
+   * this deep below the tip are the same everywhere), and headers go only to
+   * upstreams whose tip reaches the last one asked (a lagging server answers
+   * short; a range running past the best tip is short everywhere, so it asks
+   * only for the tip).
+   */
+  private placement(method: string, args: readonly unknown[]): { tipSensitive: boolean; minTipHeight?: number } {
+    const asked = lastHeightAsked(method, args);
     const best = this.pool.bestTipHeight();
-    return height === null || best === null || height > best - BURIED_DEPTH;
+    const tipSensitive = !TIP_INSENSITIVE.has(method) && (asked === null || best === null || asked > best - BURIED_DEPTH);
+    return asked !== null && best !== null ? { tipSensitive, minTipHeight: Math.min(asked, best) } : { tipSensitive };
   }
 
   async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, verify?: Verifier): Promise<unknown> {
     const excludeUpstreams = new Set<string>();
     const excludeConnections = new Set<UpstreamConnection>();
     const key = stickyKey(method, args);
-    const tipSensitive = this.isTipSensitive(method, args);
-    // Headers up to the best tip must come from an upstream that has them (a lagging one answers short);
-    // a range running past the tip is short everywhere, so it asks only for the tip.
-    const asked = lastHeightAsked(method, args);
-    const best = this.pool.bestTipHeight();
-    const lastHeight = asked !== null && best !== null ? Math.min(asked, best) : null;
+    const placement = this.placement(method, args);
     let lastError: unknown = null;
     if (method === 'blockchain.transaction.broadcast_package') {
       // Only 1.6 upstreams take packages: the others are left out of the choice, and with
@@ -76,7 +78,7 @@ export class Router {
     for (;;) {
       let conn: UpstreamConnection;
       try {
-        conn = await this.pool.acquire(deadline, { key, tipSensitive, excludeUpstreams, excludeConnections, ...(lastHeight !== null ? { minTipHeight: lastHeight } : {}) });
+        conn = await this.pool.acquire(deadline, { key, ...placement, excludeUpstreams, excludeConnections });
       } catch (err) {
         throw toClientError(lastError ?? err);
       }

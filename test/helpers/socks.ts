@@ -128,9 +128,12 @@ export async function startDanted(opts: { debug?: boolean } = {}): Promise<Socks
   };
 }
 
-/** microsocks on 127.0.0.1 (SOCKS5 only), with username/password when given. */
-export async function startMicrosocks(auth?: { username: string; password: string }): Promise<SocksServer> {
-  const port = await freePort();
+/**
+ * microsocks on 127.0.0.1 (SOCKS5 only), with username/password when given; on `port` when
+ * given (a proxy brought back where it was, as after a crash), else on a free one.
+ */
+export async function startMicrosocks(auth?: { username: string; password: string }, port?: number): Promise<SocksServer> {
+  port ??= await freePort();
   const s = spawnGroup('microsocks', ['-i', LOOPBACK, '-p', String(port), ...(auth ? ['-u', auth.username, '-P', auth.password] : [])]);
   try {
     await waitForPort(LOOPBACK, port, { timeoutMs: 10_000, abortIf: () => s.exited, describe: () => s.output });

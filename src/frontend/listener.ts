@@ -255,7 +255,10 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: S
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('This is an Electrum WebSocket endpoint.\n');
   });
   httpServer.on('clientError', (_err, socket) => socket.destroy());
+  /** Connections whose upgrade has not happened yet, with the timer that ends them if it never does. */
+  const awaitingUpgrade = new WeakMap<object, NodeJS.Timeout>();
   httpServer.on('upgrade', (req, socket, head) => {
+    clearTimeout(awaitingUpgrade.get(socket));
     const peer = peers.get(socket);
     if (!peer) {
       socket.destroy();
@@ -277,6 +280,16 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: S
   return {
     accept: (stream, peer) => {
       peers.set(stream, peer);
+      // Until the upgrade there is no session for the idle sweep to see, yet the seat is held:
+      // a client trickling its HTTP request (slowloris) gets as long as an idle session, no more.
+      const timer = setTimeout(() => {
+        deps.metrics.disconnects.inc({ reason: 'idle' });
+        log.info({ peer: `${peer.address}:${peer.port}` }, 'no WebSocket upgrade within the idle timeout; closing');
+        stream.destroy();
+      }, deps.config.limits.idleTimeoutMs);
+      timer.unref();
+      awaitingUpgrade.set(stream, timer);
+      stream.once('close', () => clearTimeout(timer));
       httpServer.emit('connection', stream);
     },
   };

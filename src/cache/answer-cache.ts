@@ -10,7 +10,8 @@
  * proofs) carry the block hash in their key, so a reorg makes them
  * unreachable; the tracker's reorg event also drops them from memory and
  * rewrites Redis's height index. Nothing is stored that failed verification.
- * Identical requests in flight share one upstream call, cached or not.
+ * Identical requests in flight share one upstream call, cached or not;
+ * broadcasts never do (each is an action of its own).
  */
 import type { ChainTracker, Reorg } from '../chain/tracker.js';
 import type { Network } from '../config/networks.js';
@@ -20,7 +21,7 @@ import { rootFromBranch } from '../protocol/bitcoin/merkle.js';
 import { clientResult } from '../routing/adapt.js';
 import type { Router, Verifier } from '../routing/router.js';
 import { LRUCache } from 'lru-cache';
-import { MAX_HEADERS, cachePlan } from './policy.js';
+import { MAX_HEADERS, cachePlan, coalescable } from './policy.js';
 import type { MemoryTier, RedisTier, Tier } from './tiers.js';
 import { verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from './verify.js';
 
@@ -86,7 +87,7 @@ export class AnswerCache implements Forwarder {
     const plan = cachePlan(method, args, this.buried);
     switch (plan.kind) {
       case 'never':
-        return this.fetch(method, args, deadline);
+        return coalescable(method) ? this.fetch(method, args, deadline) : this.router.forward(method, args, CANONICAL, deadline);
       case 'per-tip':
         return this.perTipAnswer(method, args, plan.key, deadline);
       case 'headers': {

@@ -29,6 +29,18 @@ export type CachePlan =
   /** Changes with every block: kept until the next tip, in this process only. */
   | { readonly kind: 'per-tip'; readonly key: string };
 
+/**
+ * Requests that must reach an upstream once per wallet request: a broadcast is
+ * an action, not a question, so two wallets sending the same bytes at the same
+ * moment each get their own call (and their own error, if it is refused).
+ */
+const NEVER_SHARED = new Set(['blockchain.transaction.broadcast', 'blockchain.transaction.broadcast_package']);
+
+/** Whether identical requests in flight may share one upstream call. */
+export function coalescable(method: string): boolean {
+  return !NEVER_SHARED.has(method);
+}
+
 const PER_TIP = new Set(['blockchain.estimatefee', 'blockchain.relayfee', 'mempool.get_info', 'mempool.get_fee_histogram']);
 
 /** The headers a request is guaranteed to cover: ElectrumX, Fulcrum and electrs all stop at 2016. */

@@ -284,6 +284,40 @@ describe('answer cache in memory (no Redis)', () => {
     assert.equal(hits + misses, 200, 'every session was looked up');
     assert.equal(coalesced + hits, 199, 'the 199 others shared the call in flight or found it cached');
   });
+
+  it('identical broadcasts in flight at the same moment each reach the upstream; none is answered from a cache', async (t) => {
+    const sim = await Simulator.start({ initialBlocks: 130, seed: 'cache-broadcast' });
+    const gw = await startTestGateway({ upstreams: [{ host: sim.host, port: sim.port, name: 'sim' }], admin: true });
+    t.after(async () => {
+      await gw.close();
+      await sim.stop();
+    });
+    await ready(gw, [sim]);
+    const clients = await Promise.all([session(gw, '1.4'), session(gw, '1.6'), session(gw, '1.4')]);
+    t.after(() => Promise.all(clients.map((c) => c.close())));
+    const txid = sim.pay(regtestAddress('cache-broadcast'), 40_000);
+    const raw = sim.rawTransaction(txid)!;
+    const BROADCAST = 'blockchain.transaction.broadcast';
+
+    // The simulator holds every answer, so all three requests are in flight together, for certain.
+    sim.dropMethod(BROADCAST, true);
+    const before = count(sim, BROADCAST);
+    const held = clients.map((c) => c.request(BROADCAST, [raw]).then(
+      () => 'answered',
+      () => 'failed',
+    ));
+    await RpcClient.until(() => count(sim, BROADCAST) === before + 3, 'three broadcasts to reach the upstream', 10_000, 10);
+    assert.equal(metric(await gw.metrics(), 'electrum_gateway_coalesced_requests_total', { method: BROADCAST }), 0);
+    sim.dropMethod(BROADCAST, false);
+
+    // Answered again: each sequential broadcast is its own upstream call too.
+    const next = count(sim, BROADCAST);
+    assert.equal(await clients[0]!.request(BROADCAST, [raw]), txid);
+    assert.equal(await clients[1]!.request(BROADCAST, [raw]), txid);
+    assert.equal(count(sim, BROADCAST), next + 2);
+    await Promise.all(clients.map((c) => c.close()));
+    assert.ok(!(await Promise.all(held)).includes('answered'), 'a dropped answer is never invented');
+  });
 });
 
 // ---------------------------------------------------------------- verification

@@ -92,6 +92,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       metrics.verificationFailure(upstream, method);
       logger.warn({ upstream, method, reason }, 'upstream answer failed verification; discarded');
     },
+    onFailover: (upstream, reason) => metrics.failover(upstream, reason),
   });
   const l2 = config.redis
     ? new RedisTier(config.redis, `eg:${config.network.name}:`, config.cache.redisTimeoutMs, logger.child({ component: 'cache' }), metrics)

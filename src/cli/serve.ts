@@ -19,7 +19,9 @@ import { formatProblem, loadConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 import { formatHostPort } from '../config/urls.js';
 import { startGateway as realStartGateway, type BoundListener } from '../gateway.js';
+import { askPrimaryForMetrics, clusterMetricsResponder, joinClusterMetrics } from '../observability/cluster-metrics.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import { PROGRAM } from './program.js';
 
 export interface ServeOptions {
@@ -34,6 +36,8 @@ export interface ServedGateway {
   readonly admin?: { readonly host: string; readonly port: number } | null;
   /** Re-reads TLS certificates and keys; called on SIGHUP. */
   reloadTls?(): void;
+  /** Its metrics, shared with the cluster primary when it runs as a worker. */
+  readonly metrics?: GatewayMetrics;
   close(): Promise<void>;
 }
 
@@ -146,6 +150,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
     // Messages sent before a listener exists are lost: the primary waits for this before asking.
     process.send?.({ type: HELLO, worker: workerIndex });
   }
+  const clusterMetrics = workerIndex > 0 ? joinClusterMetrics() : null;
   deps.onCrash((err) => {
     // The stack goes to the JSON log; the terminal gets one line.
     logger.fatal({ err }, 'internal error');
@@ -177,6 +182,11 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   }
 
   const admin = gateway.admin ?? null;
+  if (clusterMetrics !== null && gateway.metrics !== undefined) {
+    clusterMetrics.share(gateway.metrics.registry);
+    // One scrape sees the whole instance: worker 1's /metrics is the primary's sum over the workers.
+    if (admin !== null) gateway.metrics.exposeVia(askPrimaryForMetrics());
+  }
   if (workerIndex > 0) process.send?.({ type: READY, worker: workerIndex });
 
   const running = gateway;
@@ -265,6 +275,7 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
     deps.exit(1);
   });
   logger.info({ config: options.configFile ?? '(built-in defaults)', workers: count, setting: config.workers }, 'starting workers');
+  const answerMetrics = clusterMetricsResponder();
 
   const finish = (): void => {
     if (live.size > 0) return;
@@ -288,6 +299,7 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
     live.set(index, worker);
     worker.on('message', (m: unknown) => {
+      if (answerMetrics(m, (reply) => void worker.send(reply))) return;
       const type = (m as { type?: unknown } | null)?.type;
       if (type === HELLO) {
         listening.add(worker);

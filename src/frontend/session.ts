@@ -258,13 +258,16 @@ export class Session implements Subscriber {
     }
     const id = item.kind === 'request' ? item.id : null;
     const method = lookupMethodName(item.method);
+    const stopTimer = this.deps.metrics.clientRequestDuration.startTimer({ method });
     try {
       const result = await this.admitAndCall(item.method, item.params);
+      stopTimer();
       this.deps.metrics.clientRequests.inc({ method, result: 'ok' });
       return id === null ? null : resultResponse(id, result);
     } catch (err) {
       this.context.cost.error();
       const rpcErr = toClientError(err);
+      stopTimer();
       this.deps.metrics.clientRequests.inc({ method, result: String(rpcErr.code) });
       if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
         this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');

@@ -32,8 +32,8 @@ export async function startAdmin(host: string, port: number, sources: AdminSourc
     }
     switch (path) {
       case '/metrics':
-        sources.metrics.registry.metrics().then(
-          (body) => res.writeHead(200, { 'content-type': sources.metrics.registry.contentType }).end(body),
+        sources.metrics.text().then(
+          (body) => res.writeHead(200, { 'content-type': sources.metrics.contentType }).end(body),
           (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
         );
         return;

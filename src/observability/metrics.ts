@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: MIT
 /**
  * Prometheus metrics, one registry per gateway instance (tests run several in
- * one process). Names follow Prometheus conventions: a unit suffix, _total on
- * counters, snake_case labels.
+ * one process). Names follow Prometheus conventions: the electrum_gateway_
+ * prefix, base units in the name (_seconds, _bytes, _blocks), _total on
+ * counters, snake_case labels with bounded values only: upstream and listener
+ * names from the config, known method names, outcomes and reasons. Never a
+ * scripthash, an address or a subnet group: those are unbounded.
+ *
+ * With --workers N each worker keeps its own registry and the primary sums
+ * them (cli/serve.ts, cluster-metrics.ts); `aggregator` says how a gauge
+ * combines across workers where a sum would mislead.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FailoverReason } from '../routing/router.js';
 import type { RequestOutcome } from '../upstream/connection.js';
 import type { BreakerState } from '../upstream/health.js';
 import { UPSTREAM_STATES, type PoolObserver, type UpstreamState } from '../upstream/pool.js';
@@ -15,25 +23,31 @@ import type { L2Observer, Tier } from '../cache/tiers.js';
 const PREFIX = 'electrum_gateway_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+/** Every reason a session is closed or refused, exported at 0 from the start so dashboards and alerts see the series before the first one. */
+export const DISCONNECT_REASONS = ['hard_limit', 'oversize', 'idle', 'slow_reader', 'max_sessions', 'max_sessions_per_group', 'proxy_refused', 'version'] as const;
+const FAILOVER_REASONS: readonly FailoverReason[] = ['connection', 'server', 'verification'];
 
 export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver, L2Observer {
   readonly registry = new Registry();
   private readonly upstreamStateGauge = new Gauge({
     name: `${PREFIX}upstream_state`,
-    help: 'Current state of each upstream: 1 for the state it is in, 0 for the others',
+    help: 'Current state of each upstream: 1 for the state it is in, 0 for the others (with workers: the share of workers that see it so)',
     labelNames: ['upstream', 'state'],
+    aggregator: 'average',
     registers: [this.registry],
   });
   private readonly upstreamTipGauge = new Gauge({
     name: `${PREFIX}upstream_tip_height`,
     help: 'Latest block height each upstream reported',
     labelNames: ['upstream'],
+    aggregator: 'max',
     registers: [this.registry],
   });
   private readonly upstreamLagGauge = new Gauge({
     name: `${PREFIX}upstream_lag_blocks`,
     help: 'Blocks each upstream is behind the best tip in the pool',
     labelNames: ['upstream'],
+    aggregator: 'max',
     registers: [this.registry],
   });
   private readonly upstreamDuration = new Histogram({
@@ -49,6 +63,12 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     labelNames: ['upstream', 'method', 'result'],
     registers: [this.registry],
   });
+  private readonly upstreamFailovers = new Counter({
+    name: `${PREFIX}upstream_failovers_total`,
+    help: 'Requests moved to another upstream after this one failed them, by reason: connection (lost), server (timeout or server error), verification (a wrong answer)',
+    labelNames: ['upstream', 'reason'],
+    registers: [this.registry],
+  });
   private readonly upstreamReconnects = new Counter({
     name: `${PREFIX}upstream_reconnects_total`,
     help: 'Times an upstream came back after losing every connection',
@@ -57,8 +77,9 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
   });
   private readonly upstreamBreakerGauge = new Gauge({
     name: `${PREFIX}upstream_circuit_state`,
-    help: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open',
+    help: 'Circuit breaker per upstream: 0 closed, 1 half-open, 2 open (with workers: the most open any worker has)',
     labelNames: ['upstream'],
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly sessions = new Gauge({
@@ -100,6 +121,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     name: `${PREFIX}cost_ledger_state`,
     help: 'Where group costs are kept: 1 for the current state (local, shared in Redis, or fallback to local while Redis is unreachable)',
     labelNames: ['state'],
+    aggregator: 'average',
     registers: [this.registry],
   });
   private readonly ledgerErrors = new Counter({
@@ -145,7 +167,8 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
   });
   private readonly redisUpGauge = new Gauge({
     name: `${PREFIX}cache_redis_up`,
-    help: '1 when the Redis cache tier is connected, 0 when it is down or not configured',
+    help: '1 when the Redis cache tier is connected, 0 when it is down or not configured (with workers: 0 if any worker has lost it)',
+    aggregator: 'min',
     registers: [this.registry],
   });
   private readonly redisLatencyHistogram = new Histogram({
@@ -220,12 +243,47 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     labelNames: ['method', 'result'],
     registers: [this.registry],
   });
+  readonly clientRequestDuration = new Histogram({
+    name: `${PREFIX}client_request_duration_seconds`,
+    help: 'Time from a wallet request being read to its answer being ready (cost delays included), by method',
+    labelNames: ['method'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Where /metrics gets its text: this registry, or (in a cluster worker) the primary's sum over all workers. */
+  private readonly knownUpstreams = new Set<string>();
+  private exposition: () => Promise<string> = () => this.registry.metrics();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    for (const reason of DISCONNECT_REASONS) this.disconnects.inc({ reason }, 0);
+  }
+
+  /** The /metrics body. */
+  text(): Promise<string> {
+    return this.exposition();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Serve /metrics from elsewhere (the cluster primary's aggregate) instead of this registry. */
+  exposeVia(source: () => Promise<string>): void {
+    this.exposition = source;
+  }
+
+  failover(upstream: string, reason: FailoverReason): void {
+    this.upstreamFailovers.inc({ upstream, reason });
   }
 
   upstreamState(name: string, state: UpstreamState): void {
+    // First sight of an upstream: its failover series exist (at 0) before its first failover.
+    if (!this.knownUpstreams.has(name)) {
+      this.knownUpstreams.add(name);
+      for (const reason of FAILOVER_REASONS) this.upstreamFailovers.inc({ upstream: name, reason }, 0);
+    }
     for (const s of UPSTREAM_STATES) this.upstreamStateGauge.set({ upstream: name, state: s }, s === state ? 1 : 0);
   }
 

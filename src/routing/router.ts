@@ -25,6 +25,9 @@ const TIP_INSENSITIVE = new Set(['mempool.get_fee_histogram', 'blockchain.relayf
 /** Headers this deep below the best tip are the same on a slightly lagging upstream. */
 const BURIED_DEPTH = 6;
 
+/** Why a request left an upstream for another: the connection died, the server failed, or its answer did not verify. */
+export type FailoverReason = 'connection' | 'server' | 'verification';
+
 export interface RouterOptions {
   /** How long one upstream gets to answer one attempt; the wallet's own deadline bounds all attempts. */
   readonly attemptTimeoutMs: number;
@@ -32,6 +35,8 @@ export interface RouterOptions {
   readonly quarantineMs: number;
   /** Told of every answer that failed verification (metrics). */
   readonly onVerificationFailure?: (upstream: string, method: string, reason: string) => void;
+  /** Told each time a request leaves an upstream that failed it for another attempt (metrics). */
+  readonly onFailover?: (upstream: string, reason: FailoverReason) => void;
 }
 
 /**
@@ -94,6 +99,7 @@ export class Router {
           excludeUpstreams.add(conn.name);
           lastError = new RpcError(ErrorCode.UNAVAILABLE, 'no upstream gave an answer that verifies; try again later');
           if (Date.now() >= deadline) throw lastError;
+          this.opts.onFailover?.(conn.name, 'verification');
           continue;
         }
         this.pool.recordSuccess(conn);
@@ -108,6 +114,7 @@ export class Router {
         lastError = err;
         const mayRepeat = !NOT_IDEMPOTENT.has(method) || (err instanceof UpstreamError && err.notSent);
         if (!mayRepeat || Date.now() >= deadline) throw toClientError(err);
+        this.opts.onFailover?.(conn.name, failure);
         // A dead connection is excluded by itself (its upstream may reconnect); an upstream that answered badly is excluded whole.
         if (failure === 'connection') excludeConnections.add(conn);
         else excludeUpstreams.add(conn.name);

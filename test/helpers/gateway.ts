@@ -90,7 +90,8 @@ function upstreamConfig(spec: UpstreamSpec, index: number): UpstreamConfig {
   return { name: spec.name ?? `upstream-${index}-${spec.port}`, url, scheme: 'tcp', host: spec.host, port: spec.port, path: '/', options: spec.options ?? {} };
 }
 
-function httpGet(host: string, port: number, path: string): Promise<HttpReply> {
+/** GET over plain HTTP on loopback (the admin listener). */
+export function httpGet(host: string, port: number, path: string): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host, port, path, timeout: 5000 }, (res) => {
       let body = '';

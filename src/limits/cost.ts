@@ -59,7 +59,9 @@ const BASE_COST: Readonly<Record<string, number>> = {
 };
 
 export function baseCost(method: string): number {
-  return BASE_COST[method] ?? 1;
+  // Own keys only: a client's method "valueOf" or "constructor" must not find Object.prototype's
+  // functions, whose sum with a number turns the group's cost into a string for good.
+  return Object.hasOwn(BASE_COST, method) ? BASE_COST[method]! : 1;
 }
 
 export function bytesCost(bytes: number, opts: CostOptions): number {

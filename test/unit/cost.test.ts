@@ -53,6 +53,7 @@ describe('cost model', () => {
     assert.equal(baseCost('server.add_peer'), 100);
     assert.equal(baseCost('blockchain.scripthash.subscribe'), 1);
     assert.equal(baseCost('no.such.method'), 1);
+    for (const name of ['valueOf', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) assert.equal(baseCost(name), 1, name);
     assert.ok(baseCost('blockchain.block.headers') > baseCost('blockchain.block.header'));
   });
 

@@ -19,7 +19,7 @@ import { Simulator } from '../sim/index.js';
 import { duration, nonZero, report, sleep } from './figures.js';
 import { ask, headerHeights, openWallet, stableQuestions, statuses, type Wallet } from './load.js';
 
-const RUN_MS = duration(24_000, 60_000);
+const RUN_MS = duration(20_000, 60_000);
 const WALLETS = 16;
 const CYCLE_MS = 2_000;
 

@@ -11,6 +11,7 @@ declare -A NEEDED=(
   [microsocks]=microsocks      # SOCKS5 with a password
   [openssl]=openssl            # test certificates for TLS and WSS
   [haproxy]=haproxy            # the benchmark harness's baseline
+  [prometheus]=prometheus      # scrapes a live gateway to check the dashboards and alerts (promtool too)
 )
 
 missing=()

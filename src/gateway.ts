@@ -45,6 +45,7 @@ const UPSTREAM_MAX_MESSAGE_BYTES = 16_000_000;
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = new GatewayMetrics();
+  metrics.sessionsMax.set(config.limits.maxSessions);
   const pool = new UpstreamPool(
     config.upstreams.map((u) => upstreamDefinition(u, config.pool.socks)),
     {

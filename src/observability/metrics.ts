@@ -88,6 +88,12 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     labelNames: ['listener', 'transport'],
     registers: [this.registry],
   });
+  /** The configured session cap (limits.max_sessions), so an alert can compare sessions with it; summed over workers, each enforces its own. */
+  readonly sessionsMax = new Gauge({
+    name: `${PREFIX}sessions_max`,
+    help: 'The most sessions this instance accepts (limits.max_sessions; with workers, the sum of theirs)',
+    registers: [this.registry],
+  });
   readonly bytesReceived = new Counter({
     name: `${PREFIX}client_received_bytes_total`,
     help: 'Bytes received from wallets, by listener',
@@ -258,6 +264,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     for (const reason of DISCONNECT_REASONS) this.disconnects.inc({ reason }, 0);
+    for (const kind of ['headers', 'scripthash']) this.notifications.inc({ kind }, 0);
   }
 
   /** The /metrics body. */
@@ -283,6 +290,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     if (!this.knownUpstreams.has(name)) {
       this.knownUpstreams.add(name);
       for (const reason of FAILOVER_REASONS) this.upstreamFailovers.inc({ upstream: name, reason }, 0);
+      this.upstreamReconnects.inc({ upstream: name }, 0);
     }
     for (const s of UPSTREAM_STATES) this.upstreamStateGauge.set({ upstream: name, state: s }, s === state ? 1 : 0);
   }

@@ -174,7 +174,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   try {
     gateway = await deps.startGateway(config, logger);
   } catch (err) {
-    const line = describeStartError(err);
+    const line = describeStartError(err, config.admin);
     say(line);
     if (line.startsWith('failed to start:')) logger.fatal({ err }, 'failed to start');
     deps.exit(1);
@@ -364,13 +364,18 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
 }
 
 /** One line for the operator; the system error codes that are user mistakes get a plain explanation. */
-export function describeStartError(err: unknown): string {
+export function describeStartError(err: unknown, admin?: { readonly host: string; readonly port: number } | null): string {
   const e = (err ?? {}) as { code?: unknown; address?: unknown; port?: unknown; message?: unknown };
   const where =
     typeof e.address === 'string' && typeof e.port === 'number' ? formatHostPort(e.address, e.port) : undefined;
+  // Listeners and the admin listener never share a port that could bind (check-config refuses it), so the port names the one that failed.
+  const isAdmin = admin != null && admin.port !== 0 && e.port === admin.port;
   const at = where !== undefined ? ` ${where}` : '';
   switch (e.code) {
     case 'EADDRINUSE':
+      if (isAdmin) {
+        return `cannot open the admin listener (metrics, status) on${at}: address already in use by another process (EADDRINUSE); move it with --admin HOST:PORT or turn it off with --admin none`;
+      }
       return `cannot listen on${at}: address already in use by another process (EADDRINUSE)`;
     case 'EACCES':
       return `cannot listen on${at}: permission denied; ports below 1024 need privileges (EACCES)`;

@@ -15,6 +15,7 @@ import { after, describe, it } from 'node:test';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describeStartError, serve, type ServeDeps } from '../../src/cli/serve.js';
+import { freePorts, waitForPort } from '../helpers/ports.js';
 import type { GatewayConfig } from '../../src/config/types.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -227,6 +228,26 @@ describe('electrum-gateway serve', () => {
       );
     } finally {
       blocker.close();
+    }
+  });
+
+  it('a second gateway on the same admin port says it is the admin listener and how to move or disable it', async () => {
+    const [listenA, listenB, adminPort] = await freePorts(3);
+    const first = spawn(
+      process.execPath,
+      [mainJs, 'serve', '--listen', `tcp://127.0.0.1:${listenA}`, '--upstream', 'tcp://127.0.0.1:1', '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'silent'],
+      { cwd: scratch, stdio: 'ignore' },
+    );
+    try {
+      await waitForPort('127.0.0.1', adminPort!);
+      const r = await run(['serve', '--listen', `tcp://127.0.0.1:${listenB}`, '--upstream', 'tcp://127.0.0.1:1', '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'silent']);
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.stderr.trim(),
+        `electrum-gateway: cannot open the admin listener (metrics, status) on 127.0.0.1:${adminPort}: address already in use by another process (EADDRINUSE); move it with --admin HOST:PORT or turn it off with --admin none`,
+      );
+    } finally {
+      first.kill('SIGTERM');
     }
   });
 

@@ -38,7 +38,19 @@ export interface RunningGateway {
   reloadTls(): void;
   /** Stops accepting, lets in-flight requests finish for up to shutdownGraceMs, then closes everything. */
   close(): Promise<void>;
+  /**
+   * The SIGTERM path: stops accepting and fails /readyz at once, serves the open sessions
+   * (subscriptions included) for drainMs or until they have all left, closes them in
+   * batches after answering what they have in flight, then close().
+   */
+  drain(): Promise<void>;
 }
+
+/** Sessions closed together at the end of a drain, and the pause between batches: their wallets reconnect elsewhere in waves, not all at once. */
+const DRAIN_BATCH = 200;
+const DRAIN_BATCH_PAUSE_MS = 100;
+/** How often a drain looks whether every session has already left. */
+const DRAIN_POLL_MS = 100;
 
 /** Largest message accepted from an upstream: above ElectrumX's 8.1 MB MAX_SEND so big answers pass. */
 const UPSTREAM_MAX_MESSAGE_BYTES = 16_000_000;
@@ -139,6 +151,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   pool.start();
 
   const listeners: Listener[] = [];
+  let draining = false;
   let admin: AdminServer | null = null;
   try {
     for (const l of config.listen) {
@@ -161,7 +174,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             costs: { ledger: ledger.state(), topGroups: ledger.top(10) },
             upstreams: pool.status(),
           }),
-          ready: () => pool.ready().length > 0,
+          ready: () => (draining ? { ready: false, why: 'draining' } : pool.ready().length > 0 ? { ready: true } : { ready: false, why: 'no upstream available' }),
+          token: config.adminToken,
         },
         logger,
       );
@@ -213,6 +227,30 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     return closing;
   };
 
+  const openSessions = () => listeners.flatMap((l) => [...l.sessions()]);
+  let drainingDone: Promise<void> | null = null;
+  const drain = (): Promise<void> => {
+    drainingDone ??= (async () => {
+      draining = true;
+      await Promise.all(listeners.map((l) => l.stopAccepting().catch(() => undefined)));
+      logger.info({ drainMs: config.drainMs, sessions: openSessions().length }, 'draining: not accepting, readiness failing, serving open sessions');
+      const until = Date.now() + config.drainMs;
+      while (Date.now() < until && openSessions().length > 0) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_POLL_MS, Math.max(1, until - Date.now()))));
+      }
+      const remaining = openSessions();
+      if (remaining.length > 0) logger.info({ sessions: remaining.length, batch: DRAIN_BATCH }, 'drain time over; closing sessions in batches');
+      const closing: Promise<void>[] = [];
+      for (let i = 0; i < remaining.length; i += DRAIN_BATCH) {
+        if (i > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_BATCH_PAUSE_MS));
+        for (const s of remaining.slice(i, i + DRAIN_BATCH)) closing.push(s.closeGracefully('server shutting down', config.shutdownGraceMs));
+      }
+      await Promise.all(closing);
+      await close();
+    })();
+    return drainingDone;
+  };
+
   return {
     listeners: listeners.map((l) => ({ url: l.config.url, host: l.host, port: l.port })),
     admin: admin ? { host: admin.host, port: admin.port } : null,
@@ -223,5 +261,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       for (const l of listeners) l.reloadTls();
     },
     close,
+    drain,
   };
 }

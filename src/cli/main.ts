@@ -5,7 +5,8 @@
  *
  *   electrum-gateway serve [--config FILE] [--listen URL]... [--upstream URL]...
  *                          [--network NAME] [--redis URL|none] [--admin HOST:PORT|none]
- *                          [--log-level LEVEL] [--workers N|auto]
+ *                          [--log-level LEVEL] [--drain-ms MS] [--workers N|auto]
+ *   electrum-gateway ctl status|sessions|upstreams|... [--admin HOST:PORT] [--token T]
  *   electrum-gateway check-config FILE
  *
  * Unknown commands and flags are errors (exit 1). See docs/configuration.md.
@@ -74,6 +75,11 @@ export async function main(argv: readonly string[]): Promise<void> {
             describe: `Log level: ${LOG_LEVELS.join(', ')}`,
             requiresArg: true,
           })
+          .option('drain-ms', {
+            type: 'string',
+            describe: 'After SIGTERM, keep serving sessions this long before closing them (replaces drain_ms:)',
+            requiresArg: true,
+          })
           .option('workers', {
             type: 'string',
             describe: 'Worker processes sharing the listeners (Node cluster): a number, or "auto" for one per core',
@@ -89,6 +95,7 @@ export async function main(argv: readonly string[]): Promise<void> {
             redis: args.redis,
             admin: args.admin,
             logLevel: args['log-level'],
+            drainMs: args['drain-ms'],
           });
         } catch (err) {
           if (err instanceof UsageError) fail(err.message);

@@ -20,6 +20,7 @@ export interface RawServeFlags {
   readonly redis?: unknown;
   readonly admin?: unknown;
   readonly logLevel?: unknown;
+  readonly drainMs?: unknown;
 }
 
 /** The word that turns --redis or --admin off, matching `null` in the file. */
@@ -39,6 +40,8 @@ export function overridesFromFlags(flags: RawServeFlags): CliOverrides {
   if (admin !== undefined) out.admin = admin.trim().toLowerCase() === OFF_WORD ? null : admin;
   const logLevel = single(flags.logLevel, '--log-level');
   if (logLevel !== undefined) out.logLevel = logLevel;
+  const drainMs = single(flags.drainMs, '--drain-ms');
+  if (drainMs !== undefined) out.drainMs = drainMs;
   return out;
 }
 

@@ -39,6 +39,8 @@ export interface ServedGateway {
   /** Its metrics, shared with the cluster primary when it runs as a worker. */
   readonly metrics?: GatewayMetrics;
   close(): Promise<void>;
+  /** The SIGTERM shutdown: readiness fails, sessions are served for drain_ms, then closed (falls back to close()). */
+  drain?(): Promise<void>;
 }
 
 export interface ServeDeps {
@@ -143,7 +145,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
     // The primary asks by message, not by signal: a Ctrl-C reaches the whole process group
     // as well, and two signals would mean "exit now".
     process.on('message', (m: unknown) => {
-      if ((m as { type?: unknown } | null)?.type === SHUTDOWN) request({ request: 'primary' });
+      const msg = m as { type?: unknown; drain?: unknown } | null;
+      if (msg?.type === SHUTDOWN) request({ request: 'primary', drain: msg.drain === true });
     });
     // The primary is gone (killed): do not linger as an orphan holding the ports.
     process.on('disconnect', () => request({ request: 'primary exited' }));
@@ -207,13 +210,16 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   let stopping = false;
   const beginShutdown = (why: Record<string, unknown>): void => {
     stopping = true;
-    logger.info(why, 'signal received, closing');
+    // SIGTERM is what supervisors (Kubernetes, Docker, systemd) send: drain. SIGINT is a person at a terminal: close now.
+    const draining = why['signal'] === 'SIGTERM' || why['drain'] === true;
+    logger.info(why, draining ? 'signal received, draining' : 'signal received, closing');
+    const waitMs = (draining ? config.drainMs : 0) + config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS;
     const safety = setTimeout(() => {
-      logger.error({ waitedMs: config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS }, 'shutdown did not finish; exiting');
+      logger.error({ waitedMs: waitMs }, 'shutdown did not finish; exiting');
       deps.exit(1);
-    }, config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS);
+    }, waitMs);
     safety.unref();
-    running.close().then(
+    (draining && running.drain ? running.drain() : running.close()).then(
       () => {
         clearTimeout(safety);
         removeHandlers();
@@ -282,16 +288,19 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
     logger.info({ failed }, failed ? 'workers stopped after a failure' : 'bye');
     deps.exit(failed ? 1 : 0);
   };
+  let drainWorkers = false;
   const stopAll = (why: Record<string, unknown>): void => {
     if (stopping) return;
     stopping = true;
-    logger.info(why, 'stopping workers');
-    for (const w of listening) w.send({ type: SHUTDOWN });
+    drainWorkers = why['signal'] === 'SIGTERM';
+    logger.info(why, drainWorkers ? 'draining workers' : 'stopping workers');
+    for (const w of listening) w.send({ type: SHUTDOWN, drain: drainWorkers });
+    const waitMs = (drainWorkers ? config.drainMs : 0) + config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS;
     const safety = setTimeout(() => {
-      logger.error({ waitedMs: config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS }, 'workers did not stop; killing them');
+      logger.error({ waitedMs: waitMs }, 'workers did not stop; killing them');
       for (const w of live.values()) w.process.kill('SIGKILL');
       deps.exit(1);
-    }, config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS);
+    }, waitMs);
     safety.unref();
     finish();
   };
@@ -303,7 +312,7 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
       const type = (m as { type?: unknown } | null)?.type;
       if (type === HELLO) {
         listening.add(worker);
-        if (stopping) worker.send({ type: SHUTDOWN });
+        if (stopping) worker.send({ type: SHUTDOWN, drain: drainWorkers });
         return;
       }
       if (type !== READY) return;

@@ -28,3 +28,15 @@ export function inList(list: net.BlockList, address: string): boolean {
   if (family === 0) return false;
   return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
+
+const LOOPBACK = blockList(['127.0.0.0/8', '::1/128'], 'loopback');
+
+/** Whether a listen host reaches only this machine (127.0.0.0/8, ::1, localhost); 0.0.0.0 and :: do not. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  const family = net.isIPv4(h) ? 'ipv4' : net.isIPv6(h) ? 'ipv6' : null;
+  if (family === null) return false;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+  return mapped ? LOOPBACK.check(mapped[1]!, 'ipv4') : LOOPBACK.check(h, family);
+}

@@ -100,6 +100,12 @@ export const DEFAULT_LOG_LEVEL: LoggingConfig['level'] = 'info';
 export const LOG_LEVELS: readonly LoggingConfig['level'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+/**
+ * After SIGTERM, sessions keep being served this long (readiness already failing) so a load
+ * balancer can stop sending new clients and wallets can finish what they were doing.
+ */
+export const DEFAULT_DRAIN_MS = 10_000;
+export const MAX_DRAIN_MS = 600_000;
 
 /**
  * One process: a single gateway holds one upstream subscription per

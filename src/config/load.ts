@@ -16,7 +16,7 @@
  */
 import { parseListenerOptions } from '../frontend/listener-options.js';
 import { parseSocksUrl, parseUpstreamOptions } from '../upstream/definitions.js';
-import { blockList } from './cidr.js';
+import { blockList, isLoopbackHost } from './cidr.js';
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
@@ -49,6 +49,8 @@ export interface CliOverrides {
   /** HOST:PORT, or null to disable the admin listener. */
   readonly admin?: string | null;
   readonly logLevel?: string;
+  /** Milliseconds (--drain-ms). */
+  readonly drainMs?: number | string;
   /** A number of worker processes or "auto" (--workers). */
   readonly workers?: number | 'auto' | string;
 }
@@ -193,6 +195,11 @@ function applyOverrides(input: Record<string, unknown>, overrides: CliOverrides,
     input['admin'] = overrides.admin;
     flags.push({ path: ['admin'], flag: '--admin' });
   }
+  if (overrides.drainMs !== undefined) {
+    const d = overrides.drainMs;
+    input['drain_ms'] = typeof d === 'string' && /^\d+$/.test(d.trim()) ? Number(d.trim()) : d;
+    flags.push({ path: ['drain_ms'], flag: '--drain-ms' });
+  }
   if (overrides.workers !== undefined) {
     const w = overrides.workers;
     input['workers'] = typeof w === 'string' && /^\d+$/.test(w.trim()) ? Number(w.trim()) : w;
@@ -286,6 +293,16 @@ function toGatewayConfig(
     const key = formatHostPort(file.admin.host.toLowerCase(), file.admin.port);
     const clash = file.admin.port === 0 ? undefined : seenAddresses.get(key);
     if (clash !== undefined) problems.push(problemAt(ctx, ['admin'], `${key} is already used by listen[${clash}]`));
+    if (file.admin_token === null && !isLoopbackHost(file.admin.host)) {
+      problems.push(
+        problemAt(
+          ctx,
+          ['admin'],
+          `${key} listens beyond loopback, where anyone who reaches it could disconnect wallets or reload the config; ` +
+            'set admin_token (clients then send "Authorization: Bearer TOKEN") or bind the admin listener to 127.0.0.1',
+        ),
+      );
+    }
   }
 
   let bannerFile: string | null = null;
@@ -393,6 +410,8 @@ function toGatewayConfig(
     },
     logging: { level: file.logging.level as LoggingConfig['level'] },
     shutdownGraceMs: file.shutdown_grace_ms,
+    drainMs: file.drain_ms,
+    adminToken: file.admin_token,
     workers: file.workers,
   };
 }

@@ -25,6 +25,8 @@ import {
   MAX_MAX_LINE_BYTES,
   MAX_REQUEST_TIMEOUT_MS,
   MAX_SHUTDOWN_GRACE_MS,
+  DEFAULT_DRAIN_MS,
+  MAX_DRAIN_MS,
   MIN_MAX_LINE_BYTES,
   DEFAULT_MAX_SESSIONS,
   DEFAULT_MAX_SESSIONS_PER_GROUP,
@@ -194,6 +196,8 @@ export const configFileSchema = z.strictObject({
   cache: section(cacheSchema.prefault({})),
   logging: section(loggingSchema.prefault({})),
   shutdown_grace_ms: intIn(0, MAX_SHUTDOWN_GRACE_MS).default(DEFAULT_SHUTDOWN_GRACE_MS),
+  drain_ms: intIn(0, MAX_DRAIN_MS).default(DEFAULT_DRAIN_MS),
+  admin_token: z.string().trim().min(16, 'admin_token must be at least 16 characters').nullable().default(null),
   workers: workersSchema.default(DEFAULT_WORKERS),
 });
 

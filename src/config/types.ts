@@ -140,6 +140,10 @@ export interface GatewayConfig {
   readonly logging: LoggingConfig;
   /** On SIGINT/SIGTERM, in-flight requests get this long to finish before the process exits. */
   readonly shutdownGraceMs: number;
+  /** After SIGTERM: how long sessions keep being served (readiness failing) before they are closed. */
+  readonly drainMs: number;
+  /** Bearer token the admin listener requires; mandatory when it listens beyond loopback. */
+  readonly adminToken: string | null;
   /**
    * Processes serving wallets (Node cluster), or "auto" for one per core; resolved when the
    * gateway starts (cli/serve.ts), so the same file means the same thing on every machine.

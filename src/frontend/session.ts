@@ -493,6 +493,14 @@ export class Session implements Subscriber {
     this.transport.send(text);
   }
 
+  /** Ends the session for a drain: no new requests are read, those in flight are answered first (up to maxWaitMs). */
+  async closeGracefully(reason: string, maxWaitMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    await withTimeout(this.idle(), maxWaitMs);
+    this.end(reason);
+  }
+
   private end(reason: string): void {
     if (this.closed) return;
     this.transport.close(reason);

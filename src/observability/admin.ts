@@ -2,8 +2,11 @@
 /**
  * The admin HTTP listener: /metrics for Prometheus, /status as JSON for
  * people, /healthz (the process is up) and /readyz (an upstream can answer).
- * Bind it to a private address; it has no authentication.
+ * With a token every request but /healthz and /readyz (which probes make
+ * without credentials) must carry "Authorization: Bearer TOKEN"; the config
+ * refuses a listener beyond loopback without one.
  */
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
@@ -13,8 +16,10 @@ export interface AdminSources {
   readonly metrics: GatewayMetrics;
   /** The /status document. */
   status(): unknown;
-  /** Whether the gateway can serve wallets now. */
-  ready(): boolean;
+  /** Whether the gateway can serve wallets now, and why not. */
+  ready(): { readonly ready: boolean; readonly why?: string };
+  /** The bearer token required of callers, or null on loopback without one. */
+  readonly token: string | null;
 }
 
 export interface AdminServer {
@@ -26,6 +31,10 @@ export interface AdminServer {
 export async function startAdmin(host: string, port: number, sources: AdminSources, logger: Logger): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (sources.token !== null && path !== '/healthz' && path !== '/readyz' && !bearerMatches(req.headers.authorization, sources.token)) {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('unauthorized: send "Authorization: Bearer TOKEN" with the admin_token\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -44,8 +53,8 @@ export async function startAdmin(host: string, port: number, sources: AdminSourc
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
         return;
       case '/readyz': {
-        const ready = sources.ready();
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'no upstream available\n');
+        const { ready, why } = sources.ready();
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `${why ?? 'not ready'}\n`);
         return;
       }
       default:
@@ -70,4 +79,12 @@ export async function startAdmin(host: string, port: number, sources: AdminSourc
         server.closeAllConnections();
       }),
   };
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1]!);
+  const wanted = Buffer.from(token);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
 }

@@ -4,7 +4,7 @@
  *
  *   node dist/src/cli/main.js serve --listen tcp://127.0.0.1:PORT \
  *        --upstream tcp://127.0.0.1:SIMPORT [--upstream ...] --network regtest \
- *        --admin none [--log-level L] [extra args]
+ *        --admin none [--log-level L] --drain-ms 0 [extra args]
  *
  * waits until it accepts TCP connections, captures its JSON log lines (pino, one JSON object
  * per stdout line; anything else is kept as text), and stops it with SIGTERM, reporting how it
@@ -47,6 +47,11 @@ export interface GatewayProcessOptions {
   admin?: string;
   /** `--log-level` (default: the gateway's own default). */
   logLevel?: string;
+  /**
+   * `--drain-ms`: how long SIGTERM keeps sessions served. Default 0, so stop() does not wait
+   * out the production default with test clients still connected.
+   */
+  drainMs?: number;
   /** More CLI arguments appended after the standard ones. */
   extraArgs?: string[];
   /** Extra environment variables for the child. */
@@ -143,6 +148,7 @@ export class GatewayProcess {
         '--network', opts.network ?? 'regtest',
         '--admin', opts.admin ?? 'none',
         ...(opts.logLevel !== undefined ? ['--log-level', opts.logLevel] : []),
+        '--drain-ms', String(opts.drainMs ?? 0),
         ...(opts.extraArgs ?? []),
       ];
       const gw = new GatewayProcess(host, port, args, opts.env);
@@ -266,6 +272,16 @@ export class GatewayProcess {
       throw new Error(`gateway exited uncleanly after SIGTERM: ${JSON.stringify(status)}\n${this.logTail()}`);
     }
     return status;
+  }
+
+  /** Sends a signal without waiting (SIGHUP to reload, SIGTERM to start a drain). */
+  signal(sig: NodeJS.Signals): void {
+    if (!this.exitStatus) this.child.kill(sig);
+  }
+
+  /** Resolves with the exit status once the process has exited. */
+  waitForExit(): Promise<ExitStatus> {
+    return this.exitPromise;
   }
 
   /** SIGKILL without waiting (for cleanup paths). */

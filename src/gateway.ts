@@ -34,6 +34,8 @@ export interface RunningGateway {
   readonly metrics: GatewayMetrics;
   readonly pool: UpstreamPool;
   readonly tracker: ChainTracker;
+  /** The shared subscriptions (tests count what it holds). */
+  readonly hub: SubscriptionHub;
   /** Re-reads every TLS listener's certificate and key (the CLI calls it on SIGHUP). */
   reloadTls(): void;
   /** Stops accepting, lets in-flight requests finish for up to shutdownGraceMs, then closes everything. */
@@ -257,6 +259,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     metrics,
     pool,
     tracker,
+    hub,
     reloadTls: () => {
       for (const l of listeners) l.reloadTls();
     },

@@ -286,7 +286,10 @@ export class Session implements Subscriber {
     if (verdict.action === 'run') return this.call(method, params);
     if (verdict.action === 'throttle') {
       this.deps.metrics.throttled.inc();
-      return this.context.cost.throttle(verdict.delayMs, () => this.call(method, params));
+      // A session gone while its request waited gets nothing done for it (no upstream call, no subscription).
+      return this.context.cost.throttle(verdict.delayMs, () =>
+        this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : this.call(method, params),
+      );
     }
     if (!this.closing) {
       this.closing = true;
@@ -402,6 +405,7 @@ export class Session implements Subscriber {
 
   /** Subscribes this session to a scripthash, named directly (alias null) or through an address. */
   private async subscribe(scripthash: string, alias: string | null, deadline: number): Promise<string | null> {
+    if (this.closed) throw new RpcError(ErrorCode.UNAVAILABLE, 'session closed');
     let names = this.aliases.get(scripthash);
     const fresh = !names;
     const max = this.deps.config.limits.maxSubscriptionsPerSession;
@@ -416,7 +420,8 @@ export class Session implements Subscriber {
     names.add(alias);
     try {
       const status = await this.deps.hub.subscribeScripthash(this, scripthash, deadline);
-      this.statuses.set(scripthash, status);
+      // Left or unsubscribed while it was in flight: the hub already forgot this session.
+      if (!this.closed && this.aliases.get(scripthash) === names) this.statuses.set(scripthash, status);
       return status;
     } catch (err) {
       names.delete(alias);

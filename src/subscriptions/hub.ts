@@ -120,16 +120,28 @@ export class SubscriptionHub {
       return await (entry.inflight ?? this.subscribeUpstream(scripthash, entry, deadline));
     } catch (err) {
       entry.subscribers.delete(sub);
-      if (entry.subscribers.size === 0 && !entry.conn) this.scripthashes.delete(scripthash);
+      if (entry.subscribers.size === 0 && !entry.conn && !entry.inflight && this.scripthashes.get(scripthash) === entry) {
+        this.scripthashes.delete(scripthash);
+        this.orphans.delete(scripthash);
+      }
       throw err;
     }
+  }
+
+  /** Upstream subscriptions the hub counts against its connections, summed (0 once every session has left). */
+  get heldUpstreamSubscriptions(): number {
+    let n = 0;
+    for (const v of this.perConnection.values()) n += v;
+    return n;
   }
 
   /** Removes one session's interest; returns whether it was subscribed. */
   unsubscribeScripthash(sub: Subscriber, scripthash: string): boolean {
     const entry = this.scripthashes.get(scripthash);
     if (!entry || !entry.subscribers.delete(sub)) return false;
-    if (entry.subscribers.size === 0) this.dropEntry(scripthash, entry);
+    // With a subscribe in flight the entry stays until it ends (settleEmpty): dropping it now would
+    // let the answer attach to nothing, and a new entry for the same scripthash race the old one.
+    if (entry.subscribers.size === 0 && !entry.inflight) this.dropEntry(scripthash, entry);
     return true;
   }
 
@@ -173,8 +185,13 @@ export class SubscriptionHub {
             seen = entry.announced;
             canonical = await this.canonical(conn, scripthash, seen!.status, deadline);
           }
-          this.attach(entry, conn);
           entry.status = canonical;
+          if (entry.subscribers.size === 0) {
+            // Everyone left while it was in flight: the upstream subscription it made is undone at once.
+            this.unsubscribeUpstream(conn, scripthash);
+            return canonical;
+          }
+          this.attach(entry, conn);
           return canonical;
         } catch (err) {
           if (!conn.isOpen && Date.now() < deadline) {
@@ -195,6 +212,7 @@ export class SubscriptionHub {
     };
     const p = run().finally(() => {
       entry.inflight = null;
+      this.settleEmpty(scripthash, entry);
     });
     entry.inflight = p;
     return p;
@@ -243,6 +261,11 @@ export class SubscriptionHub {
     return canonicalStatus(history as StatusEntry[]);
   }
 
+  /** An entry whose last subscriber left while its subscribe was in flight goes once that subscribe ends. */
+  private settleEmpty(scripthash: string, entry: ScripthashEntry): void {
+    if (entry.subscribers.size === 0 && this.scripthashes.get(scripthash) === entry) this.dropEntry(scripthash, entry);
+  }
+
   private dropEntry(scripthash: string, entry: ScripthashEntry): void {
     this.scripthashes.delete(scripthash);
     this.orphans.delete(scripthash);
@@ -275,6 +298,8 @@ export class SubscriptionHub {
       if (!entry.conn || !held(entry.conn)) continue;
       const old = entry.conn;
       this.detach(entry);
+      // A subscribe already in flight (its connection had closed under it) settles the entry itself.
+      if (entry.inflight) continue;
       // The old upstream may still be connected (lagging, quarantined): stop its notifications reaching us.
       this.unsubscribeUpstream(old, sh);
       moved++;

@@ -83,7 +83,8 @@ describe('chaos: 100,000 fuzzed frames per door', () => {
   before(async () => {
     sim = await Simulator.start({ seed: 'chaos-fuzz' });
     cert = selfSignedCertificate();
-    const [tlsPort, ws, wss] = (await freePorts(3)) as [number, number, number];
+    // All four from one freePorts() call, so the tcp door cannot be given one of the others' ports.
+    const [tcp, tlsPort, ws, wss] = (await freePorts(4)) as [number, number, number, number];
     // Every fuzzing connection comes from 127.0.0.1: with cost limits on, the errors it earns would
     // (rightly) lock the whole group out, the normal wallet checked afterwards included.
     const config = join(cert.dir, 'proxy.yaml');
@@ -91,6 +92,7 @@ describe('chaos: 100,000 fuzzed frames per door', () => {
     const q = `cert=${encodeURIComponent(cert.certFile)}&key=${encodeURIComponent(cert.keyFile)}`;
     gw = await GatewayProcess.start({
       upstream: sim.url,
+      port: tcp,
       logLevel: 'error',
       extraArgs: ['--config', config, '--listen', `tls://127.0.0.1:${tlsPort}?${q}`, '--listen', `ws://127.0.0.1:${ws}/`, '--listen', `wss://127.0.0.1:${wss}/?${q}`],
     });

@@ -289,17 +289,18 @@ function toGatewayConfig(
     }
   });
 
+  const adminToken = readAdminToken(file, baseDir, ctx, problems);
   if (file.admin !== null) {
     const key = formatHostPort(file.admin.host.toLowerCase(), file.admin.port);
     const clash = file.admin.port === 0 ? undefined : seenAddresses.get(key);
     if (clash !== undefined) problems.push(problemAt(ctx, ['admin'], `${key} is already used by listen[${clash}]`));
-    if (file.admin_token === null && !isLoopbackHost(file.admin.host)) {
+    if (file.admin_token === null && file.admin_token_file === null && !isLoopbackHost(file.admin.host)) {
       problems.push(
         problemAt(
           ctx,
           ['admin'],
           `${key} listens beyond loopback, where anyone who reaches it could disconnect wallets or reload the config; ` +
-            'set admin_token (clients then send "Authorization: Bearer TOKEN") or bind the admin listener to 127.0.0.1',
+            'set admin_token or admin_token_file (clients then send "Authorization: Bearer TOKEN") or bind the admin listener to 127.0.0.1',
         ),
       );
     }
@@ -411,7 +412,7 @@ function toGatewayConfig(
     logging: { level: file.logging.level as LoggingConfig['level'] },
     shutdownGraceMs: file.shutdown_grace_ms,
     drainMs: file.drain_ms,
-    adminToken: file.admin_token,
+    adminToken,
     workers: file.workers,
   };
 }
@@ -676,4 +677,30 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function failure(problems: readonly ConfigProblem[]): LoadResult {
   return { ok: false, problems };
+}
+
+/**
+ * The admin token from admin_token or, read once at load, from admin_token_file (a relative path
+ * is taken from the config file's folder, as banner_file is). Setting both is refused: which one
+ * wins would be a guess.
+ */
+function readAdminToken(file: ConfigFile, baseDir: string, ctx: LocatedContext, problems: ConfigProblem[]): string | null {
+  if (file.admin_token_file === null) return file.admin_token;
+  if (file.admin_token !== null) {
+    problems.push(problemAt(ctx, ['admin_token_file'], 'set admin_token or admin_token_file, not both'));
+    return file.admin_token;
+  }
+  const tokenFile = isAbsolute(file.admin_token_file) ? file.admin_token_file : resolvePath(baseDir, file.admin_token_file);
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, 'utf8').trim();
+  } catch (err) {
+    problems.push(problemAt(ctx, ['admin_token_file'], `cannot read admin token file ${tokenFile}: ${describeFsError(err)}`));
+    return null;
+  }
+  if (token.length < 16 || /\s/.test(token)) {
+    problems.push(problemAt(ctx, ['admin_token_file'], `${tokenFile} must hold one token of at least 16 characters without spaces`));
+    return null;
+  }
+  return token;
 }

@@ -198,6 +198,8 @@ export const configFileSchema = z.strictObject({
   shutdown_grace_ms: intIn(0, MAX_SHUTDOWN_GRACE_MS).default(DEFAULT_SHUTDOWN_GRACE_MS),
   drain_ms: intIn(0, MAX_DRAIN_MS).default(DEFAULT_DRAIN_MS),
   admin_token: z.string().trim().min(16, 'admin_token must be at least 16 characters').nullable().default(null),
+  // A file holding the token (a Kubernetes Secret volume, a Docker secret), so the token need not sit in proxy.yaml.
+  admin_token_file: z.string().trim().min(1).nullable().default(null),
   workers: workersSchema.default(DEFAULT_WORKERS),
 });
 

@@ -89,13 +89,25 @@ after(() => {
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A proxy.yaml text loaded as check-config would, its TLS files pointed at a real test certificate. */
+/** Where the deploy files mount the admin token (a Secret in Kubernetes, a bind-mounted file in compose). */
+const ADMIN_TOKEN_FILE = '/etc/electrum-gateway/admin/token';
+const TEST_ADMIN_TOKEN = 'deploy-test-token-0123456789abcdef';
+
+/** A proxy.yaml text loaded as check-config would, its TLS and token files pointed at real test files. */
 function checkConfigText(text: string, what: string): GatewayConfig {
   const dir = tempDir('config');
   const cert = selfSignedCertificate();
   tmpDirs.push(cert.dir);
   const file = path.join(dir, 'proxy.yaml');
-  writeFileSync(file, text.replaceAll('/etc/electrum-gateway/tls/tls.crt', cert.certFile).replaceAll('/etc/electrum-gateway/tls/tls.key', cert.keyFile));
+  const tokenFile = path.join(dir, 'admin-token');
+  writeFileSync(tokenFile, `${TEST_ADMIN_TOKEN}\n`);
+  writeFileSync(
+    file,
+    text
+      .replaceAll('/etc/electrum-gateway/tls/tls.crt', cert.certFile)
+      .replaceAll('/etc/electrum-gateway/tls/tls.key', cert.keyFile)
+      .replaceAll(ADMIN_TOKEN_FILE, tokenFile),
+  );
   const loaded = loadConfig({ file });
   assert.ok(loaded.ok, `${what}: ${loaded.ok ? '' : JSON.stringify(loaded.problems)}`);
   return loaded.config;
@@ -133,8 +145,15 @@ describe('deploy/kubernetes', () => {
     assert.deepEqual(config.listen.map((l) => l.port).sort(), [...portByName.entries()].filter(([n]) => n !== 'admin').map(([, p]) => p).sort());
     assert.equal(portByName.get('admin'), config.admin?.port);
     assert.equal(config.admin?.host, '0.0.0.0', 'the admin listener is reachable by the kubelet and Prometheus');
+    assert.equal(config.adminToken, TEST_ADMIN_TOKEN, 'beyond loopback the admin token is read from the mounted Secret');
     assert.deepEqual([container.readinessProbe.httpGet.path, container.livenessProbe.httpGet.path], ['/readyz', '/healthz']);
     assert.equal(container.readinessProbe.httpGet.port, 'admin');
+    // The admin token comes from one Secret, for the pod and for Prometheus alike.
+    const tokenMount = container.volumeMounts.find((v: { mountPath: string }) => v.mountPath === path.dirname(ADMIN_TOKEN_FILE));
+    const tokenVolume = deployment.spec.template.spec.volumes.find((v: { name: string }) => v.name === tokenMount?.name);
+    const monitorAuth = (one('ServiceMonitor', 'electrum-gateway') as Manifest & { spec: { endpoints: { authorization?: { credentials?: { name: string; key: string } } }[] } }).spec.endpoints[0]!.authorization?.credentials;
+    assert.equal(tokenVolume?.secret?.secretName, monitorAuth?.name, 'the pod and Prometheus read the token from one Secret');
+    assert.equal(monitorAuth?.key, path.basename(ADMIN_TOKEN_FILE));
     // The config lands where the image's CMD reads it.
     const mount = container.volumeMounts.find((v: { name: string }) => v.name === 'config');
     assert.equal(mount.mountPath, '/etc/electrum-gateway/proxy.yaml');
@@ -178,6 +197,10 @@ describe('deploy/docker-compose.yml', () => {
     const published = (gateway.ports as string[]).map((p) => p.split(':').map(Number));
     assert.deepEqual(published.map(([, inner]) => inner).sort(), config.listen.map((l) => l.port).sort(), 'every listener is published');
     assert.ok(gateway.volumes.includes('./proxy.yaml:/etc/electrum-gateway/proxy.yaml:ro'));
+    assert.ok(gateway.volumes.includes(`./admin-token:${ADMIN_TOKEN_FILE}:ro`), 'the token file proxy.yaml names is mounted');
+    const promAuth = (parseYaml(readFileSync(path.join(DEPLOY, 'prometheus.yml'), 'utf8')) as { scrape_configs: { authorization?: { credentials_file?: string } }[] })
+      .scrape_configs[0]!.authorization?.credentials_file;
+    assert.ok(promAuth !== undefined && (compose.services.prometheus.volumes as string[]).includes(`./admin-token:${promAuth}:ro`), 'Prometheus sends the same token');
     assert.equal(gateway.build.dockerfile, 'deploy/Dockerfile');
     assert.ok(gateway.stop_grace_period && parseInt(gateway.stop_grace_period, 10) * 1000 > config.shutdownGraceMs);
     // The config's Redis is the compose redis service.
@@ -202,7 +225,7 @@ describe('deploy/docker-compose.yml', () => {
     for (const s of Object.values(compose.services)) {
       for (const v of (s.volumes ?? []) as string[]) {
         const host = v.split(':')[0]!;
-        if (host === './tls') continue; // the operator's certificate, not shipped
+        if (host === './tls' || host === './admin-token') continue; // the operator's certificate and secret, not shipped
         assert.ok(existsSync(path.join(DEPLOY, host)), `${host} exists`);
       }
     }
@@ -261,7 +284,8 @@ describe('deploy/Dockerfile', () => {
       const from = /--from=build/.test(c.args)
         ? src === '/pkg/electrum-gateway.tgz' ? path.join(at('pkg'), tgz) : path.join(REPO_ROOT, path.basename(src))
         : path.join(REPO_ROOT, src);
-      writeFileSync(rewrite(dest), readFileSync(from));
+      // The image's config names its own paths (the mounted token); here they live in the temporary root.
+      writeFileSync(rewrite(dest), dest.endsWith('.yaml') ? rewrite(readFileSync(from, 'utf8')) : readFileSync(from));
     }
     // apt-get installs tini as root with the network; every other RUN step runs here.
     const steps = get('RUN').map((r) => r.args).filter((r) => !r.startsWith('apt-get'));
@@ -275,6 +299,9 @@ describe('deploy/Dockerfile', () => {
     const sim = await Simulator.start();
     const [port, adminPort] = [await freePort(), await freePort()];
     const cmd = (JSON.parse(get('CMD')[0]!.args) as string[]).map(rewrite);
+    // The token a container gets mounted (docker-compose.yml, the Kubernetes Secret).
+    mkdirSync(path.dirname(rewrite(ADMIN_TOKEN_FILE)), { recursive: true });
+    writeFileSync(rewrite(ADMIN_TOKEN_FILE), `${TEST_ADMIN_TOKEN}\n`);
     // The image's own config, with the addresses of this machine put on the command line.
     const args = [...cmd.slice(1), '--listen', `tcp://${LOOPBACK}:${port}`, '--admin', `${LOOPBACK}:${adminPort}`, '--upstream', sim.url, '--network', 'regtest', '--redis', 'none'];
     const child = spawn(process.execPath, args, { cwd: at('app'), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });

@@ -542,3 +542,17 @@ describe('schema introspection', () => {
     assert.equal(allowedKeysAt(['network']), null);
   });
 });
+
+describe('admin_token_file', () => {
+  const token = 'file-token-0123456789abcdef';
+  it('reads the token from the file, relative to the config folder, and allows the admin listener beyond loopback', () => {
+    writeFileSync(join(scratch, 'admin-token'), `${token}\n`);
+    assert.equal(ok('admin: 0.0.0.0:8080\nadmin_token_file: admin-token\n').adminToken, token);
+  });
+  it('an unreadable or short token file, or both keys set, is a config error at the key', () => {
+    oneProblem('admin: 0.0.0.0:8080\nadmin_token_file: no-such-token\n', 'admin_token_file', 2, 19, /cannot read admin token file .*no such file/);
+    writeFileSync(join(scratch, 'short-token'), 'short\n');
+    oneProblem('admin_token_file: short-token\n', 'admin_token_file', 1, 19, /at least 16 characters/);
+    oneProblem(`admin_token: ${token}\nadmin_token_file: admin-token\n`, 'admin_token_file', 2, 19, /not both/);
+  });
+});

@@ -115,3 +115,16 @@ export const MAX_DRAIN_MS = 600_000;
 export const DEFAULT_WORKERS: number | 'auto' = 1;
 export const MAX_WORKERS = 256;
 export const MAX_SHUTDOWN_GRACE_MS = 600_000;
+
+/**
+ * Peer discovery (docs/peers.md). Off by default: turned on, the gateway
+ * connects out to the servers its upstreams gossip about and reports the ones
+ * it verified to wallets, which an operator should choose knowingly.
+ */
+export const DEFAULT_DISCOVERY_ENABLED = false;
+/** "auto" tries a SOCKS5 proxy at 127.0.0.1:9050, then 127.0.0.1:9150 (Tor, Tor Browser), again every hour. */
+export const DEFAULT_TOR_PROXY = 'auto';
+/** ElectrumX's peer sessions wait 30 s for an answer (120 s over Tor). */
+export const DEFAULT_VERIFY_TIMEOUT_MS = 30_000;
+export const DEFAULT_VERIFY_CONCURRENCY = 4;
+export const DEFAULT_MAX_PEERS = 1000;

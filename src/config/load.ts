@@ -351,6 +351,29 @@ function toGatewayConfig(
     }
   });
 
+  const resolveFile = (value: string | null): string | null => {
+    if (value === null) return null;
+    return isAbsolute(value) ? value : resolvePath(baseDir, value);
+  };
+  const peersFile = resolveFile(file.discovery.peers_file);
+  const torBannerFile = resolveFile(file.discovery.tor_banner_file);
+  if (torBannerFile !== null) {
+    try {
+      if (!statSync(torBannerFile).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+      accessSync(torBannerFile, fsConstants.R_OK);
+    } catch (err) {
+      problems.push(problemAt(ctx, ['discovery', 'tor_banner_file'], `cannot read Tor banner file ${torBannerFile}: ${describeFsError(err)}`));
+    }
+  }
+  const torProxy = file.discovery.tor_proxy;
+  if (torProxy !== null && torProxy !== 'auto') {
+    try {
+      if (parseSocksUrl(torProxy).version !== 5) throw new Error('Tor speaks SOCKS5: use socks5://HOST:PORT');
+    } catch (err) {
+      problems.push(problemAt(ctx, ['discovery', 'tor_proxy'], `${(err as Error).message} (or "auto", or null for no Tor)`));
+    }
+  }
+
   const server: ServerIdentityConfig = {
     banner: file.server.banner,
     bannerFile,
@@ -410,6 +433,19 @@ function toGatewayConfig(
       sharedFailOpen: file.cost.shared_fail_open,
     },
     logging: { level: file.logging.level as LoggingConfig['level'] },
+    discovery: {
+      enabled: file.discovery.enabled,
+      peersFile,
+      torProxy,
+      torBanner: file.discovery.tor_banner,
+      torBannerFile,
+      joinPool: file.discovery.join_pool,
+      announce: file.discovery.announce,
+      allowPrivate: file.discovery.allow_private,
+      verifyConcurrency: file.discovery.verify_concurrency,
+      verifyTimeoutMs: file.discovery.verify_timeout_ms,
+      maxPeers: file.discovery.max_peers,
+    },
     shutdownGraceMs: file.shutdown_grace_ms,
     drainMs: file.drain_ms,
     adminToken,

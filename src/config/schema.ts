@@ -54,6 +54,11 @@ DEFAULT_MAX_DELAY_MS,
   DEFAULT_CACHE_MEMORY_BYTES,
   DEFAULT_CACHE_REDIS_TIMEOUT_MS,
   DEFAULT_CACHE_PER_TIP_TTL_MS,
+  DEFAULT_DISCOVERY_ENABLED,
+  DEFAULT_TOR_PROXY,
+  DEFAULT_VERIFY_TIMEOUT_MS,
+  DEFAULT_VERIFY_CONCURRENCY,
+  DEFAULT_MAX_PEERS,
 } from './defaults.js';
 import { parseHostPort, parseListenUrl, parseRedisUrl, parseUpstreamUrl, UrlError } from './urls.js';
 
@@ -172,6 +177,21 @@ export const costSchema = z
     path: ['hard_limit'],
   });
 
+export const discoverySchema = z.strictObject({
+  enabled: z.boolean().default(DEFAULT_DISCOVERY_ENABLED),
+  peers_file: z.string().trim().min(1).nullable().default(null),
+  // "auto", a socks5:// URL, or null for no Tor at all (.onion peers are then never tried).
+  tor_proxy: z.string().trim().min(1).nullable().default(DEFAULT_TOR_PROXY),
+  tor_banner: z.string().nullable().default(null),
+  tor_banner_file: z.string().trim().min(1).nullable().default(null),
+  join_pool: z.boolean().default(false),
+  announce: z.boolean().default(true),
+  allow_private: z.boolean().default(false),
+  verify_concurrency: intIn(1, 64).default(DEFAULT_VERIFY_CONCURRENCY),
+  verify_timeout_ms: intIn(100, 600_000).default(DEFAULT_VERIFY_TIMEOUT_MS),
+  max_peers: intIn(1, 5000).default(DEFAULT_MAX_PEERS),
+});
+
 /** A number of worker processes, or "auto" for one per core. */
 export const workersSchema = z.union([z.literal('auto'), intIn(1, MAX_WORKERS)], {
   error: () => `expected a whole number of worker processes from 1 to ${MAX_WORKERS}, or "auto" for one per core`,
@@ -195,6 +215,7 @@ export const configFileSchema = z.strictObject({
   pool: section(poolSchema.prefault({})),
   cache: section(cacheSchema.prefault({})),
   logging: section(loggingSchema.prefault({})),
+  discovery: section(discoverySchema.prefault({})),
   shutdown_grace_ms: intIn(0, MAX_SHUTDOWN_GRACE_MS).default(DEFAULT_SHUTDOWN_GRACE_MS),
   drain_ms: intIn(0, MAX_DRAIN_MS).default(DEFAULT_DRAIN_MS),
   admin_token: z.string().trim().min(16, 'admin_token must be at least 16 characters').nullable().default(null),

@@ -120,6 +120,31 @@ export interface CostConfig {
   readonly sharedFailOpen: boolean;
 }
 
+export interface DiscoveryConfig {
+  /** Discover, verify and report peer servers; off: server.peers.subscribe reports the gateway itself only. */
+  readonly enabled: boolean;
+  /** Where verified peers are kept across restarts (absolute path), or null for memory only. */
+  readonly peersFile: string | null;
+  /** "auto" (127.0.0.1:9050, then 9150, re-tried hourly), a socks5:// URL, or null for no Tor. */
+  readonly torProxy: string | null;
+  /** Banner text for connections from the Tor proxy; null serves the normal banner. */
+  readonly torBanner: string | null;
+  /** As server.bannerFile, for connections from the Tor proxy (absolute path). */
+  readonly torBannerFile: string | null;
+  /** Verified peers become a last-resort upstream tier behind the configured upstreams. */
+  readonly joinPool: boolean;
+  /** Send server.add_peer with our features to verified peers that do not list us (needs public server.hosts). */
+  readonly announce: boolean;
+  /** Peers at private or loopback addresses are accepted (test networks); off on the public network. */
+  readonly allowPrivate: boolean;
+  /** Verifications running at once. */
+  readonly verifyConcurrency: number;
+  /** One verification's connection and each of its answers, in milliseconds. */
+  readonly verifyTimeoutMs: number;
+  /** Peers kept at most (the table and the file are bounded whatever others gossip). */
+  readonly maxPeers: number;
+}
+
 export interface LoggingConfig {
   readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -138,6 +163,8 @@ export interface GatewayConfig {
   readonly pool: PoolConfig;
   readonly cache: CacheConfig;
   readonly logging: LoggingConfig;
+  /** Peer discovery (src/peers/). Optional only so hand-built test configs need not spell it out; config/load.ts always sets it. */
+  readonly discovery?: DiscoveryConfig;
   /** On SIGINT/SIGTERM, in-flight requests get this long to finish before the process exits. */
   readonly shutdownGraceMs: number;
   /** After SIGTERM: how long sessions keep being served (readiness failing) before they are closed. */

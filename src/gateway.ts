@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 /** The composition root: the only module that knows every room and wires them together. */
+import { formatProblem, type LoadResult } from './config/load.js';
 import type { GatewayConfig } from './config/types.js';
+import { localControl } from './control/local.js';
+import { planReload } from './control/reload-plan.js';
+import type { AdminControl, ReloadReport } from './control/types.js';
 import { blockList } from './config/cidr.js';
 import { startListener, type Listener, type ListenerDeps } from './frontend/listener.js';
 import { Admission } from './limits/admission.js';
@@ -8,7 +12,8 @@ import type { CostOptions } from './limits/cost.js';
 import { LocalLedger, type CostLedger } from './limits/ledger.js';
 import { RedisLedger } from './limits/redis-ledger.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
-import type { Logger } from './observability/logger.js';
+import { controlRoutes } from './observability/admin-routes.js';
+import { setLogLevel, type Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { UPSTREAM_VERSIONS } from './protocol/methods.js';
 import { Router } from './routing/router.js';
@@ -36,8 +41,18 @@ export interface RunningGateway {
   readonly tracker: ChainTracker;
   /** The shared subscriptions (tests count what it holds). */
   readonly hub: SubscriptionHub;
-  /** Re-reads every TLS listener's certificate and key (the CLI calls it on SIGHUP). */
+  /** Re-reads every TLS listener's certificate and key. */
   reloadTls(): void;
+  /**
+   * SIGHUP and POST /reload: re-reads the configuration (options.loadConfig), refuses it with
+   * its problems if it fails check-config's checks, else applies what can change live (see
+   * control/reload-plan.ts), re-reads TLS certificates, and reports what needs a restart.
+   */
+  reload(): Promise<ReloadReport>;
+  /** The admin operations on this process (the cluster worker answers the primary with them). */
+  readonly control: AdminControl;
+  /** The configuration in force (changed by reload). */
+  readonly config: GatewayConfig;
   /** Stops accepting, lets in-flight requests finish for up to shutdownGraceMs, then closes everything. */
   close(): Promise<void>;
   /**
@@ -57,7 +72,16 @@ const DRAIN_POLL_MS = 100;
 /** Largest message accepted from an upstream: above ElectrumX's 8.1 MB MAX_SEND so big answers pass. */
 const UPSTREAM_MAX_MESSAGE_BYTES = 16_000_000;
 
-export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+export interface GatewayOptions {
+  /** Where a reload reads the configuration from (the CLI: the same file and flags as at start). */
+  readonly loadConfig?: () => LoadResult;
+  /** Under --workers N: the admin routes act through this (every worker) instead of this process alone. */
+  readonly adminControl?: (local: AdminControl) => AdminControl;
+}
+
+export async function startGateway(config: GatewayConfig, logger: Logger, options: GatewayOptions = {}): Promise<RunningGateway> {
+  /** The configuration in force; a reload replaces its live keys. Everything read per use reads it. */
+  let current = config;
   const metrics = new GatewayMetrics();
   metrics.sessionsMax.set(config.limits.maxSessions);
   const pool = new UpstreamPool(
@@ -92,9 +116,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     pool,
     tracker,
     {
-      requestTimeoutMs: config.limits.requestTimeoutMs,
+      get requestTimeoutMs() {
+        return current.limits.requestTimeoutMs;
+      },
       maxPerConnection: config.pool.maxSubscriptionsPerConnection,
-      maxTotal: config.limits.maxSubscriptions,
+      get maxTotal() {
+        return current.limits.maxSubscriptions;
+      },
     },
     logger,
     metrics,
@@ -138,21 +166,84 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       )
     : new LocalLedger(cost.decayPerSecond);
   if (!config.redis) metrics.ledgerState('local');
+  const admission = new Admission(config.limits.maxSessions, config.limits.maxSessionsPerGroup);
   const deps: ListenerDeps = {
-    config,
+    get config() {
+      return current;
+    },
     router: cache,
     hub,
     logger,
     metrics,
     costAccountingAvailable: () => config.cost.sharedFailOpen || ledger.state() !== 'fallback',
-    admission: new Admission(config.limits.maxSessions, config.limits.maxSessionsPerGroup),
+    admission,
     ledger,
     cost,
     exempt: blockList(config.cost.exempt, 'cost.exempt'),
   };
+  const listeners: Listener[] = [];
+  const reloadTls = (): void => {
+    for (const l of listeners) l.reloadTls();
+  };
+
+  let reloading: Promise<ReloadReport> | null = null;
+  const reload = (): Promise<ReloadReport> => {
+    // Two reloads at once (SIGHUP while POST /reload runs) would race on the pool: the second waits.
+    const run = async (): Promise<ReloadReport> => {
+      const loaded = options.loadConfig?.() ?? null;
+      if (loaded === null) return refused(['this gateway was started without a configuration source to reload from']);
+      if (!loaded.ok) return refused(loaded.problems.map(formatProblem));
+      const plan = planReload(current, loaded.config);
+      current = plan.effective;
+      admission.resize(current.limits.maxSessions, current.limits.maxSessionsPerGroup);
+      metrics.sessionsMax.set(current.limits.maxSessions);
+      setLogLevel(logger, current.logging.level);
+      const added = plan.addedUpstreams.filter((u) => !plan.removedUpstreams.includes(u.name));
+      for (const u of added) pool.add(upstreamDefinition(u, current.pool.socks));
+      // Removed upstreams are drained in the background: cordoned at once (subscriptions move now),
+      // closed once their in-flight requests are answered; a replaced one then comes back with its new URL.
+      for (const name of plan.removedUpstreams) {
+        const replacement = plan.addedUpstreams.find((u) => u.name === name);
+        void pool.remove(name, current.limits.requestTimeoutMs).then(() => {
+          if (replacement && !closing) pool.add(upstreamDefinition(replacement, current.pool.socks));
+        });
+      }
+      let tlsError: string | null = null;
+      try {
+        reloadTls();
+      } catch (err) {
+        tlsError = (err as Error).message;
+      }
+      const report: ReloadReport = {
+        ok: true,
+        errors: tlsError === null ? [] : [`TLS certificates not reloaded (the previous ones stay in use): ${tlsError}`],
+        applied: plan.applied,
+        requiresRestart: plan.requiresRestart,
+        upstreams: { added: plan.addedUpstreams.map((u) => u.name), removed: [...plan.removedUpstreams] },
+      };
+      logger.info(report, plan.requiresRestart.length > 0 ? 'configuration reloaded; some changes require a restart' : 'configuration reloaded');
+      return report;
+    };
+    const next = (reloading ?? Promise.resolve()).then(run, run);
+    reloading = next;
+    return next;
+  };
+  const refused = (errors: readonly string[]): ReloadReport => {
+    logger.error({ errors }, 'reload refused: the configuration has errors; the running one is kept');
+    return { ok: false, errors, applied: [], requiresRestart: [], upstreams: { added: [], removed: [] } };
+  };
+  const openSessions = () => listeners.flatMap((l) => [...l.sessions()]);
+  const control = localControl({
+    sessions: openSessions,
+    pool,
+    hub,
+    upstreamUrl: (name) => current.upstreams.find((u) => u.name === name)?.url ?? '',
+    disconnectGraceMs: () => current.shutdownGraceMs,
+    logger,
+    reload,
+  });
   pool.start();
 
-  const listeners: Listener[] = [];
   let draining = false;
   let admin: AdminServer | null = null;
   try {
@@ -162,6 +253,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger.info({ listener: l.url, host: listener.host, port: listener.port }, 'listening');
     }
     if (config.admin) {
+      const routes = controlRoutes(options.adminControl ? options.adminControl(control) : control);
       admin = await startAdmin(
         config.admin.host,
         config.admin.port,
@@ -169,7 +261,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           metrics,
           status: () => ({
             server: SERVER_SOFTWARE,
-            network: config.network.name,
+            network: current.network.name,
             tip: tracker.tip ? { height: tracker.tip.height, hash: tracker.hashAt(tracker.tip.height) } : null,
             sessions: listeners.reduce((n, l) => n + [...l.sessions()].length, 0),
             subscriptions: { sessions: hub.sessionSubscriptionCount, upstream: hub.scripthashCount },
@@ -177,7 +269,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             upstreams: pool.status(),
           }),
           ready: () => (draining ? { ready: false, why: 'draining' } : pool.ready().length > 0 ? { ready: true } : { ready: false, why: 'no upstream available' }),
-          token: config.adminToken,
+          token: () => current.adminToken,
+          routes,
         },
         logger,
       );
@@ -199,7 +292,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const idleSweep = setInterval(
     () => {
       const now = Date.now();
-      for (const l of listeners) for (const s of l.sessions()) if (s.idleFor(now) > config.limits.idleTimeoutMs) s.closeIdle();
+      for (const l of listeners) for (const s of l.sessions()) if (s.idleFor(now) > current.limits.idleTimeoutMs) s.closeIdle();
     },
     Math.min(10_000, Math.max(250, config.limits.idleTimeoutMs / 10)),
   );
@@ -208,13 +301,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      logger.info({ graceMs: config.shutdownGraceMs }, 'shutting down');
+      logger.info({ graceMs: current.shutdownGraceMs }, 'shutting down');
       await Promise.all(listeners.map((l) => l.stopAccepting().catch(() => undefined)));
       const sessions = listeners.flatMap((l) => [...l.sessions()]);
       const idle = Promise.all(sessions.map((s) => s.idle()));
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, config.shutdownGraceMs);
+        timer = setTimeout(resolve, current.shutdownGraceMs);
       });
       await Promise.race([idle, grace]);
       clearTimeout(timer);
@@ -229,14 +322,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     return closing;
   };
 
-  const openSessions = () => listeners.flatMap((l) => [...l.sessions()]);
   let drainingDone: Promise<void> | null = null;
   const drain = (): Promise<void> => {
     drainingDone ??= (async () => {
       draining = true;
       await Promise.all(listeners.map((l) => l.stopAccepting().catch(() => undefined)));
-      logger.info({ drainMs: config.drainMs, sessions: openSessions().length }, 'draining: not accepting, readiness failing, serving open sessions');
-      const until = Date.now() + config.drainMs;
+      logger.info({ drainMs: current.drainMs, sessions: openSessions().length }, 'draining: not accepting, readiness failing, serving open sessions');
+      const until = Date.now() + current.drainMs;
       while (Date.now() < until && openSessions().length > 0) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_POLL_MS, Math.max(1, until - Date.now()))));
       }
@@ -245,7 +337,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const closing: Promise<void>[] = [];
       for (let i = 0; i < remaining.length; i += DRAIN_BATCH) {
         if (i > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_BATCH_PAUSE_MS));
-        for (const s of remaining.slice(i, i + DRAIN_BATCH)) closing.push(s.closeGracefully('server shutting down', config.shutdownGraceMs));
+        for (const s of remaining.slice(i, i + DRAIN_BATCH)) closing.push(s.closeGracefully('server shutting down', current.shutdownGraceMs));
       }
       await Promise.all(closing);
       await close();
@@ -260,8 +352,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     pool,
     tracker,
     hub,
-    reloadTls: () => {
-      for (const l of listeners) l.reloadTls();
+    reloadTls,
+    reload,
+    control,
+    get config() {
+      return current;
     },
     close,
     drain,

@@ -18,9 +18,11 @@ import type { CliOverrides } from '../config/load.js';
 import { formatProblem, loadConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 import { formatHostPort } from '../config/urls.js';
-import { startGateway as realStartGateway, type BoundListener } from '../gateway.js';
+import { adminRelay, answerAdminCalls, clusterControl } from '../control/cluster.js';
+import type { AdminControl, ReloadReport } from '../control/types.js';
+import { startGateway as realStartGateway, type BoundListener, type GatewayOptions } from '../gateway.js';
 import { askPrimaryForMetrics, clusterMetricsResponder, joinClusterMetrics } from '../observability/cluster-metrics.js';
-import { createLogger, type Logger } from '../observability/logger.js';
+import { createLogger, setLogLevel, type Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { PROGRAM } from './program.js';
 
@@ -34,8 +36,14 @@ export interface ServedGateway {
   readonly listeners: readonly BoundListener[];
   /** The admin HTTP listener's real address, when one runs. */
   readonly admin?: { readonly host: string; readonly port: number } | null;
-  /** Re-reads TLS certificates and keys; called on SIGHUP. */
+  /** Re-reads TLS certificates and keys; called on SIGHUP when there is no reload(). */
   reloadTls?(): void;
+  /** Re-reads the configuration and applies it (SIGHUP). */
+  reload?(): Promise<ReloadReport>;
+  /** The admin operations on this process (a cluster worker answers the primary with them). */
+  readonly control?: AdminControl;
+  /** The configuration in force, once a reload has changed it. */
+  readonly config?: GatewayConfig;
   /** Its metrics, shared with the cluster primary when it runs as a worker. */
   readonly metrics?: GatewayMetrics;
   close(): Promise<void>;
@@ -44,7 +52,7 @@ export interface ServedGateway {
 }
 
 export interface ServeDeps {
-  readonly startGateway: (config: GatewayConfig, logger: Logger) => Promise<ServedGateway>;
+  readonly startGateway: (config: GatewayConfig, logger: Logger, options?: GatewayOptions) => Promise<ServedGateway>;
   readonly stderr: NodeJS.WritableStream;
   readonly exit: (code: number) => void;
   /** Registers signal handlers; returns a function that removes them. */
@@ -154,6 +162,13 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
     process.send?.({ type: HELLO, worker: workerIndex });
   }
   const clusterMetrics = workerIndex > 0 ? joinClusterMetrics() : null;
+  let served: ServedGateway | null = null;
+  if (workerIndex > 0) answerAdminCalls(workerIndex, () => served?.control ?? null);
+  // A reload reads the same file with the same flags, and sees what this process was started with.
+  const reloadSource = (): ReturnType<typeof loadConfig> => {
+    const next = loadConfig({ file: options.configFile, overrides: options.overrides });
+    return next.ok && workerIndex > 1 ? { ...next, config: { ...next.config, admin: null } } : next;
+  };
   deps.onCrash((err) => {
     // The stack goes to the JSON log; the terminal gets one line.
     logger.fatal({ err }, 'internal error');
@@ -175,7 +190,11 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
 
   let gateway: ServedGateway;
   try {
-    gateway = await deps.startGateway(config, logger);
+    gateway = await deps.startGateway(config, logger, {
+      loadConfig: reloadSource,
+      // Worker 1 runs the admin listener for the whole instance: its operations reach every worker.
+      ...(workerIndex === 1 ? { adminControl: () => clusterControl() } : {}),
+    });
   } catch (err) {
     const line = describeStartError(err, config.admin);
     say(line);
@@ -193,8 +212,16 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
   if (workerIndex > 0) process.send?.({ type: READY, worker: workerIndex });
 
   const running = gateway;
+  served = gateway;
+  /** drain_ms and shutdown_grace_ms as a reload may have changed them. */
+  const timings = (): GatewayConfig => running.config ?? config;
   deps.onSignals(['SIGHUP'], () => {
-    // SIGHUP would otherwise kill the process; here it means "certificates were renewed".
+    // SIGHUP would otherwise kill the process; here it means "re-read the configuration".
+    if (running.reload !== undefined) {
+      logger.info('SIGHUP: reloading the configuration');
+      running.reload().catch((err: unknown) => logger.error({ err }, 'SIGHUP: reload failed'));
+      return;
+    }
     if (running.reloadTls === undefined) {
       logger.info('SIGHUP: nothing to reload');
       return;
@@ -213,7 +240,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
     // SIGTERM is what supervisors (Kubernetes, Docker, systemd) send: drain. SIGINT is a person at a terminal: close now.
     const draining = why['signal'] === 'SIGTERM' || why['drain'] === true;
     logger.info(why, draining ? 'signal received, draining' : 'signal received, closing');
-    const waitMs = (draining ? config.drainMs : 0) + config.shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS;
+    const waitMs = (draining ? timings().drainMs : 0) + timings().shutdownGraceMs + CLOSE_SAFETY_MARGIN_MS;
     const safety = setTimeout(() => {
       logger.error({ waitedMs: waitMs }, 'shutdown did not finish; exiting');
       deps.exit(1);
@@ -263,7 +290,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps = defaultDeps
  * they have (0 when all exited 0). Replaces a worker that dies after start;
  * stops everything when one cannot start or too many die.
  */
-function runPrimary(config: GatewayConfig, count: number, options: ServeOptions, deps: ServeDeps, cluster: ClusterApi): void {
+function runPrimary(initial: GatewayConfig, count: number, options: ServeOptions, deps: ServeDeps, cluster: ClusterApi): void {
+  let config = initial;
   const say = (line: string) => deps.stderr.write(`${PROGRAM}: ${line}\n`);
   const logger = createLogger(config.logging).child({ role: 'primary' });
   const live = new Map<number, ClusterWorker>();
@@ -282,6 +310,20 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
   });
   logger.info({ config: options.configFile ?? '(built-in defaults)', workers: count, setting: config.workers }, 'starting workers');
   const answerMetrics = clusterMetricsResponder();
+  /** The primary's own share of a reload: its drain timings and log level (the workers apply the rest). */
+  const reloadOwn = (): void => {
+    const next = loadConfig({ file: options.configFile, overrides: options.overrides });
+    if (!next.ok) return; // every worker reports the problems
+    config = { ...config, drainMs: next.config.drainMs, shutdownGraceMs: next.config.shutdownGraceMs, logging: next.config.logging };
+    setLogLevel(logger, config.logging.level);
+  };
+  const relayAdmin = adminRelay(
+    () => new Map([...live].filter(([, w]) => listening.has(w))),
+    (op, args) => {
+      if (op === 'reload') reloadOwn();
+      if (op === 'setLogLevel' && typeof args[0] === 'string') setLogLevel(logger, args[0] as GatewayConfig['logging']['level']);
+    },
+  );
 
   const finish = (): void => {
     if (live.size > 0) return;
@@ -309,6 +351,7 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
     live.set(index, worker);
     worker.on('message', (m: unknown) => {
       if (answerMetrics(m, (reply) => void worker.send(reply))) return;
+      if (relayAdmin(m, worker)) return;
       const type = (m as { type?: unknown } | null)?.type;
       if (type === HELLO) {
         listening.add(worker);
@@ -359,6 +402,7 @@ function runPrimary(config: GatewayConfig, count: number, options: ServeOptions,
 
   deps.onSignals(['SIGHUP'], () => {
     logger.info({ workers: live.size }, 'SIGHUP: passing it to every worker');
+    reloadOwn();
     for (const w of live.values()) w.process.kill('SIGHUP');
   });
   deps.onSignals(['SIGINT', 'SIGTERM'], (signal) => {

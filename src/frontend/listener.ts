@@ -74,9 +74,10 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
     ...(options.softLimit !== undefined ? { softLimit: options.softLimit } : {}),
     ...(options.hardLimit !== undefined ? { hardLimit: options.hardLimit } : {}),
   };
-  const { limits } = deps.config;
   /** Takes a slot for a client, or refuses it (logged and counted). */
   const seat = (peer: Peer): Seat | null => {
+    // Read per connection: a reload may change the limits.
+    const { limits } = deps.config;
     const group = groupKey(peer.address, { ipv4Prefix: limits.groupPrefixIpv4, ipv6Prefix: limits.groupPrefixIpv6 });
     const exempt = inList(deps.exempt, peer.address);
     // Exempt clients still count toward the total, but not toward their group's cap.
@@ -210,7 +211,7 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
       resumeReading: resumeIfClear,
     },
     log,
-    { listener: config.url, cost: peer.seat.cost },
+    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}` },
   );
   sessions.set(stream, session);
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
@@ -325,7 +326,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
       },
     },
     log,
-    { listener: config.url, cost: peer.seat.cost },
+    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}` },
   );
   sessions.set(ws, session);
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });

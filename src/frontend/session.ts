@@ -54,7 +54,31 @@ export interface SessionContext {
   readonly listener: string;
   /** This session's account in the cost model. */
   readonly cost: SessionCost;
+  /** The client's address:port, for the admin API's session list. */
+  readonly peer?: string;
 }
+
+/** One session as the admin API lists it (GET /sessions). */
+export interface SessionInfo {
+  readonly id: string;
+  readonly peer: string;
+  /** The listener (frontend) it came in on. */
+  readonly frontend: string;
+  /** The negotiated protocol version, null before server.version. */
+  readonly version: string | null;
+  readonly client: string;
+  readonly ageMs: number;
+  /** Its own share of its group's cost, and the group's cost now. */
+  readonly cost: number;
+  readonly groupCost: number;
+  /** Scripthashes it subscribed to, plus 1 when it follows headers. */
+  readonly subscriptions: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** Session ids are unique within the process (the cluster admin API prefixes the worker). */
+let nextSessionId = 1;
 
 export interface SessionTransport {
   /** Writes one serialized message (without framing). */
@@ -96,6 +120,10 @@ export class Session implements Subscriber {
   /** Scripthash -> how the session subscribed to it: null for the scripthash itself, or the address it named. */
   private readonly aliases = new Map<string, Set<string | null>>();
   private lastActivity = Date.now();
+  readonly id = String(nextSessionId++);
+  private readonly startedAt = Date.now();
+  private bytesIn = 0;
+  private bytesOut = 0;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -106,6 +134,29 @@ export class Session implements Subscriber {
 
   get cost(): SessionCost {
     return this.context.cost;
+  }
+
+  info(now = Date.now()): SessionInfo {
+    return {
+      id: this.id,
+      peer: this.context.peer ?? '',
+      frontend: this.context.listener,
+      version: this.version,
+      client: this.clientName,
+      ageMs: now - this.startedAt,
+      cost: Math.round(this.context.cost.ownCost * 100) / 100,
+      groupCost: Math.round(this.context.cost.current() * 100) / 100,
+      subscriptions: this.statuses.size + (this.headersForm !== null || this.lastHeight !== null ? 1 : 0),
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+    };
+  }
+
+  /** The operator's disconnect (POST /sessions/ID/disconnect): what is in flight is answered first. */
+  disconnect(maxWaitMs: number): Promise<void> {
+    this.deps.metrics.disconnects.inc({ reason: 'admin' });
+    this.log.info('disconnected by the operator');
+    return this.closeGracefully('disconnected by the operator', maxWaitMs);
   }
 
   /** Milliseconds since the client last sent anything. */
@@ -153,6 +204,7 @@ export class Session implements Subscriber {
   }
 
   private processLine(line: Buffer): void {
+    this.bytesIn += line.length + 1;
     this.context.cost.bytesReceived(line.length + 1);
     this.deps.metrics.bytesReceived.inc({ listener: this.context.listener }, line.length + 1);
     const msg = decodeLine(line);
@@ -493,6 +545,7 @@ export class Session implements Subscriber {
   private sendText(text: string): void {
     if (this.closed) return;
     const bytes = Buffer.byteLength(text) + 1;
+    this.bytesOut += bytes;
     this.context.cost.bytesSent(bytes);
     this.deps.metrics.bytesSent.inc({ listener: this.context.listener }, bytes);
     this.transport.send(text);

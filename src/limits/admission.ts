@@ -6,9 +6,15 @@ export class Admission {
   private readonly perGroup = new Map<string, number>();
 
   constructor(
-    private readonly maxSessions: number,
-    private readonly maxPerGroup: number,
+    private maxSessions: number,
+    private maxPerGroup: number,
   ) {}
+
+  /** New caps (a reload): sessions already above them stay; only new ones are held to them. */
+  resize(maxSessions: number, maxPerGroup: number): void {
+    this.maxSessions = maxSessions;
+    this.maxPerGroup = maxPerGroup;
+  }
 
   /** Takes a slot, or says why there is none. Uncapped groups (exempt clients) count only toward the total. */
   admit(group: string, capped = true): { ok: true } | { ok: false; reason: 'max_sessions' | 'max_sessions_per_group' } {

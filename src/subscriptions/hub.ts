@@ -98,6 +98,13 @@ export class SubscriptionHub {
     return n;
   }
 
+  /** Unique scripthashes held per upstream name (the admin API's view; one pass over the subscriptions). */
+  subscriptionsByUpstream(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const e of this.scripthashes.values()) if (e.conn) counts.set(e.conn.name, (counts.get(e.conn.name) ?? 0) + 1);
+    return counts;
+  }
+
   /** Resolves with the tracker's tip; the subscriber hears of later tips only after this answer. */
   async subscribeHeaders(sub: Subscriber, deadline: number): Promise<HeaderTip> {
     const tip = this.tracker.tip ?? (await this.nextTip(deadline));

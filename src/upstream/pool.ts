@@ -9,6 +9,11 @@
  * traffic to an upstream that keeps failing and lets one probe through after a
  * cooldown. `acquire` hands out a connection: sticky by key (rendezvous
  * hashing) for per-scripthash work, least-loaded otherwise.
+ *
+ * An operator can cordon an upstream (no new requests; its subscriptions are
+ * moved away through the 'unserving' event; its connections, pings and tip
+ * keep being watched) and, on a reload, add or remove upstreams: a removed
+ * one is cordoned, its in-flight requests are answered, then it is closed.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../observability/logger.js';
@@ -21,6 +26,8 @@ export type UpstreamState = 'connecting' | 'healthy' | 'lagging' | 'open-circuit
 export const UPSTREAM_STATES: readonly UpstreamState[] = ['connecting', 'healthy', 'lagging', 'open-circuit', 'quarantined', 'wrong-network', 'down'];
 /** States in which an upstream gets tip-sensitive traffic (scripthash subscriptions live only there). */
 const SERVING: ReadonlySet<UpstreamState> = new Set(['healthy']);
+/** How often remove() looks whether the upstream's in-flight requests are answered. */
+const REMOVE_POLL_MS = 25;
 
 export interface UpstreamDefinition {
   readonly name: string;
@@ -99,6 +106,8 @@ export interface UpstreamStatus {
   readonly labels: Readonly<Record<string, string>>;
   /** Why it is quarantined, while it is. */
   readonly quarantine: string | null;
+  /** Cordoned by the operator (or being removed): no new requests, no subscriptions. */
+  readonly cordoned: boolean;
 }
 
 class Upstream {
@@ -118,6 +127,10 @@ class Upstream {
   quarantinedUntil = 0;
   quarantineReason: string | null = null;
   lastBreaker: BreakerState | null = null;
+  /** Set by cordon(); also while it is being removed. */
+  cordoned = false;
+  /** Being removed: its connections are not reopened. */
+  removed = false;
 
   constructor(
     readonly def: UpstreamDefinition,
@@ -161,12 +174,82 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   start(): void {
-    for (const u of this.upstreams) {
-      for (let i = 0; i < u.conns.length; i++) void this.connect(u, i);
-      this.refreshState(u);
-    }
+    for (const u of this.upstreams) this.open(u);
     this.pingTimer = setInterval(() => this.pingAll(), this.opts.pingIntervalMs);
     this.pingTimer.unref();
+  }
+
+  private open(u: Upstream): void {
+    for (let i = 0; i < u.conns.length; i++) void this.connect(u, i);
+    this.refreshState(u);
+  }
+
+  /** Configured upstream names, in order. */
+  names(): string[] {
+    return this.upstreams.map((u) => u.name);
+  }
+
+  /**
+   * Takes an upstream out of rotation until uncordon(): acquire() no longer
+   * returns it and its subscriptions move to others ('unserving'); its
+   * connections stay open and its health keeps being checked. False for an unknown name.
+   */
+  cordon(name: string): boolean {
+    const u = this.find(name);
+    if (!u) return false;
+    if (u.cordoned) return true;
+    u.cordoned = true;
+    u.log.info('upstream cordoned: no new requests, subscriptions moving away');
+    this.emit('unserving', u.name, this.computeState(u, Date.now()));
+    this.emit('change');
+    return true;
+  }
+
+  uncordon(name: string): boolean {
+    const u = this.find(name);
+    if (!u || u.removed) return false;
+    if (!u.cordoned) return true;
+    u.cordoned = false;
+    u.log.info('upstream uncordoned');
+    this.emit('change');
+    return true;
+  }
+
+  /** Adds an upstream (a reload) and starts connecting to it; false when the name is taken. */
+  add(def: UpstreamDefinition): boolean {
+    if (this.find(def.name)) return false;
+    const u = new Upstream(def, this.opts.breaker, this.logger.child({ upstream: def.name }));
+    this.upstreams.push(u);
+    u.log.info('upstream added');
+    if (!this.closed) this.open(u);
+    return true;
+  }
+
+  /**
+   * Removes an upstream (a reload): cordoned first, so its subscriptions move
+   * and nothing new is sent; the requests it has in flight are answered (for up
+   * to maxWaitMs); then its connections are closed. False for an unknown name.
+   */
+  async remove(name: string, maxWaitMs: number): Promise<boolean> {
+    const u = this.find(name);
+    if (!u || u.removed) return false;
+    this.cordon(name);
+    u.removed = true;
+    const until = Date.now() + maxWaitMs;
+    while (u.inFlight() > 0 && Date.now() < until && !this.closed) {
+      await new Promise((resolve) => setTimeout(resolve, REMOVE_POLL_MS));
+    }
+    u.log.info({ unanswered: u.inFlight() }, 'upstream removed');
+    for (const t of u.timers) if (t) clearTimeout(t);
+    const i = this.upstreams.indexOf(u);
+    if (i >= 0) this.upstreams.splice(i, 1);
+    for (const c of u.conns) c?.close();
+    this.emit('change');
+    return true;
+  }
+
+  private find(name: string): Upstream | undefined {
+    return this.upstreams.find((x) => x.name === name);
   }
 
   /** The best tip height any connected, trusted upstream reports. */
@@ -233,12 +316,12 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   /** Whether the upstream owning `conn` may serve tip-sensitive work now. */
   serves(conn: UpstreamConnection): boolean {
     const u = this.owner(conn);
-    return u !== undefined && conn.isOpen && SERVING.has(this.computeState(u, Date.now()));
+    return u !== undefined && !u.cordoned && conn.isOpen && SERVING.has(this.computeState(u, Date.now()));
   }
 
-  /** Open connections, in configured order. */
+  /** Open connections that may get requests (not cordoned), in configured order. */
   ready(): UpstreamConnection[] {
-    return this.upstreams.flatMap((u) => (u.wrongNetwork ? [] : u.openConns()));
+    return this.upstreams.flatMap((u) => (u.wrongNetwork || u.cordoned ? [] : u.openConns()));
   }
 
   state(name: string): UpstreamState | undefined {
@@ -268,6 +351,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         weight: u.def.weight,
         labels: u.def.labels,
         quarantine: u.quarantinedUntil > now ? u.quarantineReason : null,
+        cordoned: u.cordoned,
       };
     });
   }
@@ -326,7 +410,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     const best = this.lagReference();
     const candidates: (Candidate & { u: Upstream; conn: UpstreamConnection })[] = [];
     for (const u of this.upstreams) {
-      if (u.wrongNetwork || u.quarantinedUntil > now || options.excludeUpstreams?.has(u.name)) continue;
+      if (u.wrongNetwork || u.cordoned || u.quarantinedUntil > now || options.excludeUpstreams?.has(u.name)) continue;
       if (!u.breaker.allows(now)) continue;
       if (options.tipSensitive && this.isLagging(u, best)) continue;
       if (options.minTipHeight !== undefined && (u.tip?.height ?? -1) < options.minTipHeight) continue;
@@ -383,7 +467,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   private async connect(u: Upstream, slot: number): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || u.removed) return;
     const endpoint = u.def.endpoints[u.endpointIndex]!;
     const conn = new UpstreamConnection(endpoint, { ...this.opts, logger: u.log });
     u.conns[slot] = conn;
@@ -396,7 +480,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       this.onConnectFailure(u, slot, err as Error, endpoint);
       return;
     }
-    if (this.closed) {
+    if (this.closed || u.removed) {
       conn.close();
       return;
     }
@@ -418,6 +502,10 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       if (u.conns[slot] === conn) u.conns[slot] = null;
       u.readyConns.delete(conn);
       if (this.closed) return;
+      if (u.removed) {
+        this.emit('lost', conn);
+        return;
+      }
       if (u.readyConns.size === 0) u.log.warn({ err: reason?.message ?? 'closed' }, 'upstream connection lost');
       this.emit('lost', conn);
       this.refreshState(u);
@@ -488,7 +576,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   private schedule(u: Upstream, slot: number, delay: number): void {
-    if (this.closed) return;
+    if (this.closed || u.removed) return;
     const old = u.timers[slot];
     if (old) clearTimeout(old);
     u.timers[slot] = setTimeout(() => {

@@ -97,6 +97,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       maxLagBlocks: config.pool.maxLagBlocks,
       pingIntervalMs: config.pool.pingIntervalMs,
       breaker: { failureThreshold: 5, cooldownMs: 10_000 },
+      noUpstreamWaitMs: config.limits.noUpstreamWaitMs,
     },
     logger,
     metrics,

@@ -45,6 +45,12 @@ export const MAX_MAX_LINE_BYTES = 100_000_000;
 /** ElectrumX REQUEST_TIMEOUT and Fulcrum bitcoind_timeout are both 30 s. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const MAX_REQUEST_TIMEOUT_MS = 3_600_000;
+/**
+ * How long a request waits for an upstream to come up when none can answer it now. Past
+ * it (or at once, when no upstream could come up that soon) the wallet gets an error and,
+ * as with an unreachable ElectrumX, tries another server instead of hanging.
+ */
+export const DEFAULT_NO_UPSTREAM_WAIT_MS = 3_000;
 
 /** Sessions the whole gateway accepts; ElectrumX's MAX_SESSIONS is 1000 for one server, a gateway fronts many. */
 export const DEFAULT_MAX_SESSIONS = 10_000;

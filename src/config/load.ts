@@ -396,6 +396,7 @@ function toGatewayConfig(
     limits: {
       maxLineBytes: file.limits.max_line_bytes,
       requestTimeoutMs: file.limits.request_timeout_ms,
+      noUpstreamWaitMs: file.limits.no_upstream_wait_ms,
       maxSessions: file.limits.max_sessions,
       maxSessionsPerGroup: file.limits.max_sessions_per_group,
       maxBatch: file.limits.max_batch,

@@ -18,6 +18,7 @@ import {
   DEFAULT_NETWORK,
   DEFAULT_REDIS,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_NO_UPSTREAM_WAIT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_WORKERS,
   MAX_WORKERS,
@@ -132,6 +133,7 @@ export const serverSchema = z.strictObject({
 export const limitsSchema = z.strictObject({
   max_line_bytes: intIn(MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES).default(DEFAULT_MAX_LINE_BYTES),
   request_timeout_ms: intIn(1, MAX_REQUEST_TIMEOUT_MS).default(DEFAULT_REQUEST_TIMEOUT_MS),
+  no_upstream_wait_ms: intIn(0, MAX_REQUEST_TIMEOUT_MS).default(DEFAULT_NO_UPSTREAM_WAIT_MS),
   max_sessions: intIn(1, 10_000_000).default(DEFAULT_MAX_SESSIONS),
   max_sessions_per_group: intIn(1, 10_000_000).default(DEFAULT_MAX_SESSIONS_PER_GROUP),
   max_batch: intIn(1, 100_000).default(DEFAULT_MAX_BATCH),

@@ -54,6 +54,8 @@ export interface LimitsConfig {
   readonly maxLineBytes: number;
   /** How long an upstream may take to answer one request before the client gets an error. */
   readonly requestTimeoutMs: number;
+  /** How long a request waits for an upstream to come up when none can answer it now. */
+  readonly noUpstreamWaitMs: number;
   /** Sessions the gateway holds at once; more are refused at accept. */
   readonly maxSessions: number;
   /** Sessions one subnet group (see groupPrefix*) may hold at once. */

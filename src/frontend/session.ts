@@ -435,13 +435,9 @@ export class Session implements Subscriber {
           });
         }
         return this.forward(method, args, version, deadline, validateForwarded);
-      case 'blockchain.estimatefee':
-        // The spec's answer for "no estimate" is -1; Electrum drops a server that answers with an error.
-        return this.forward(method, args, version, deadline, validateForwarded).catch((err: unknown) => {
-          if (err instanceof RpcError && err.code === ErrorCode.INVALID_PARAMS) throw err;
-          this.log.debug({ err: (err as Error).message }, 'estimatefee failed upstream; answering -1');
-          return -1;
-        });
+      // blockchain.estimatefee: -1 ("no estimate") only when an upstream says so. An outage is an
+      // error, as ElectrumX gives when its daemon fails: a made-up -1 would hide it from the wallet,
+      // which then stays on a server that cannot serve it, and from the metrics.
       default:
         return this.forward(method, args, version, deadline, validateForwarded);
     }
@@ -615,7 +611,7 @@ function validateForwarded(method: string, args: unknown[]): void {
       hexArg(args[0], 'raw_tx');
       break;
     case 'blockchain.transaction.broadcast_package':
-      if (!Array.isArray(args[0]) || args[0].length === 0) throw new RpcError(ErrorCode.INVALID_PARAMS, 'invalid raw_txs: should be a non-empty list of hex transactions');
+      if (!Array.isArray(args[0]) || args[0].length === 0) throw new RpcError(ErrorCode.BAD_REQUEST, 'invalid raw_txs: should be a non-empty list of hex transactions');
       args[0].forEach((tx, i) => hexArg(tx, `raw_txs[${i}]`));
       if (args[1] !== undefined) args[1] = booleanArg(args[1], 'verbose');
       dropTrailingDefault(args, 1, false);
@@ -628,7 +624,7 @@ function validateForwarded(method: string, args: unknown[]): void {
       // "unset" is bitcoind's default, the same as sending no mode (which ElectrumX also accepts).
       const mode = stringArg(args[1], 'mode');
       if (!/^(economical|conservative|unset)$/i.test(mode)) {
-        throw new RpcError(ErrorCode.INVALID_PARAMS, `invalid mode: ${JSON.stringify(mode.slice(0, 40))} should be ECONOMICAL or CONSERVATIVE`);
+        throw new RpcError(ErrorCode.BAD_REQUEST, `invalid mode: ${JSON.stringify(mode.slice(0, 40))} should be ECONOMICAL or CONSERVATIVE`);
       }
       if (/^unset$/i.test(mode)) args.pop();
       break;

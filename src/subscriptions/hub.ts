@@ -158,7 +158,13 @@ export class SubscriptionHub {
     for (const sh of scripthashes) this.unsubscribeScripthash(sub, sh);
   }
 
-  private nextTip(deadline: number): Promise<HeaderTip> {
+  private async nextTip(deadline: number): Promise<HeaderTip> {
+    // With no upstream open and none coming up soon there is nothing to verify a tip from:
+    // the wallet hears so now and can try another server.
+    if (!(await this.pool.whenAnyOpen(deadline))) {
+      throw new RpcError(ErrorCode.UNAVAILABLE, 'no upstream server is available; try again later');
+    }
+    if (this.tracker.tip) return this.tracker.tip;
     return new Promise((resolve, reject) => {
       const onTip = (tip: HeaderTip): void => {
         clearTimeout(timer);

@@ -46,6 +46,13 @@ export interface PoolOptions extends Omit<UpstreamConnectionOptions, 'logger'> {
   /** How often every connection is pinged; a ping that fails closes the connection. */
   readonly pingIntervalMs: number;
   readonly breaker: BreakerOptions;
+  /**
+   * How long a request waits for an upstream when none fits it now. A request fails at
+   * once when no upstream could come up within this window (every one excluded, on the
+   * wrong network, quarantined, or down with its next retry later), so a wallet hears
+   * it and tries another server instead of waiting out its whole timeout.
+   */
+  readonly noUpstreamWaitMs: number;
 }
 
 export interface HeaderTip {
@@ -113,6 +120,10 @@ export interface UpstreamStatus {
 class Upstream {
   readonly conns: (UpstreamConnection | null)[];
   readonly timers: (NodeJS.Timeout | null)[];
+  /** When each slot's pending reconnect fires (epoch ms), or null. */
+  readonly retryAt: (number | null)[];
+  /** When each slot's connection attempt in progress began (epoch ms), or null. */
+  readonly attemptStartedAt: (number | null)[];
   readonly breaker: CircuitBreaker;
   readonly latency = new Ewma(0.2);
   readonly errors = new Ewma(0.1);
@@ -139,6 +150,8 @@ class Upstream {
   ) {
     this.conns = new Array(def.maxConnections).fill(null);
     this.timers = new Array(def.maxConnections).fill(null);
+    this.retryAt = new Array(def.maxConnections).fill(null);
+    this.attemptStartedAt = new Array(def.maxConnections).fill(null);
     this.breaker = new CircuitBreaker(breaker);
   }
 
@@ -357,15 +370,34 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * An open connection fit for the request, waiting until `deadline` (epoch
-   * ms) for one to come up. Throws UpstreamError('connect', notSent) when none does.
+   * An open connection fit for the request. When none fits now it waits, until
+   * `deadline` (epoch ms) at most and no longer than the no-upstream wait when
+   * nothing is on its way; throws UpstreamError('connect', notSent) when none comes.
    */
   async acquire(deadline: number, options: AcquireOptions = {}): Promise<UpstreamConnection> {
+    const conn = await this.waitFor(deadline, options, (now) => this.pick(options, now));
+    if (conn === null) throw new UpstreamError('connect', 'no upstream server is available', true);
+    return conn;
+  }
+
+  /**
+   * Resolves true once some upstream connection is open (its tip can then be verified),
+   * false when none is and none can be within the no-upstream wait.
+   */
+  async whenAnyOpen(deadline: number): Promise<boolean> {
+    const open = await this.waitFor(deadline, {}, () => (this.ready().length > 0 ? true : null));
+    return open === true;
+  }
+
+  private async waitFor<T>(deadline: number, options: AcquireOptions, find: (now: number) => T | null): Promise<T | null> {
+    const horizon = Date.now() + this.opts.noUpstreamWaitMs;
     for (;;) {
-      const conn = this.pick(options, Date.now());
-      if (conn) return conn;
-      const wait = deadline - Date.now();
-      if (this.closed || wait <= 0) throw new UpstreamError('connect', 'no upstream server is available', true);
+      const now = Date.now();
+      const found = find(now);
+      if (found !== null) return found;
+      if (this.closed || now >= deadline || !this.mayComeUp(options, horizon, now)) return null;
+      // Woken by any change, and at the horizon (a retry due later no longer counts).
+      const wakeAt = now < horizon ? Math.min(deadline, horizon) : deadline;
       await new Promise<void>((resolve) => {
         const onChange = (): void => {
           clearTimeout(timer);
@@ -374,10 +406,26 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
         const timer = setTimeout(() => {
           this.off('change', onChange);
           resolve();
-        }, wait);
+        }, Math.max(1, wakeAt - now));
         this.once('change', onChange);
       });
     }
+  }
+
+  /**
+   * Whether some upstream the request may use could fit it by `horizon`: one with an open
+   * connection (its breaker, lag or tip may change), one connecting since before the
+   * horizon, or one whose reconnect is due by then.
+   */
+  private mayComeUp(options: AcquireOptions, horizon: number, now: number): boolean {
+    for (const u of this.upstreams) {
+      if (u.wrongNetwork || u.cordoned || options.excludeUpstreams?.has(u.name)) continue;
+      if (u.quarantinedUntil > Math.max(now, horizon)) continue;
+      if (now < horizon && u.openConns().some((c) => !options.excludeConnections?.has(c))) return true;
+      if (u.attemptStartedAt.some((t) => t !== null && t <= horizon)) return true;
+      if (u.retryAt.some((t) => t !== null && t <= horizon)) return true;
+    }
+    return false;
   }
 
   /** The router reports how a request went, so the breaker and error rate follow real traffic. */
@@ -471,15 +519,18 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     const endpoint = u.def.endpoints[u.endpointIndex]!;
     const conn = new UpstreamConnection(endpoint, { ...this.opts, logger: u.log });
     u.conns[slot] = conn;
+    u.attemptStartedAt[slot] = Date.now();
     try {
       await conn.open();
       await this.followHeaders(u, conn);
     } catch (err) {
+      u.attemptStartedAt[slot] = null;
       conn.close();
       if (u.conns[slot] === conn) u.conns[slot] = null;
       this.onConnectFailure(u, slot, err as Error, endpoint);
       return;
     }
+    u.attemptStartedAt[slot] = null;
     if (this.closed || u.removed) {
       conn.close();
       return;
@@ -579,8 +630,10 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     if (this.closed || u.removed) return;
     const old = u.timers[slot];
     if (old) clearTimeout(old);
+    u.retryAt[slot] = Date.now() + delay;
     u.timers[slot] = setTimeout(() => {
       u.timers[slot] = null;
+      u.retryAt[slot] = null;
       void this.connect(u, slot);
     }, delay);
   }

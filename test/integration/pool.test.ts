@@ -462,6 +462,7 @@ describe('upstream pool', { concurrency: true }, () => {
         maxLagBlocks: 1,
         pingIntervalMs: 60_000,
         breaker: { failureThreshold: 3, cooldownMs: 300 },
+        noUpstreamWaitMs: 3000,
       },
       pino({ level: 'silent' }),
       metrics,

@@ -87,6 +87,7 @@ describe('defaults', () => {
     assert.deepEqual(c.limits, {
       maxLineBytes: 1_000_000,
       requestTimeoutMs: 30_000,
+      noUpstreamWaitMs: 3_000,
       maxSessions: 10_000,
       maxSessionsPerGroup: 200,
       maxBatch: 345,
@@ -526,6 +527,7 @@ describe('schema introspection', () => {
     assert.deepEqual(allowedKeysAt(['limits']), [
       'max_line_bytes',
       'request_timeout_ms',
+      'no_upstream_wait_ms',
       'max_sessions',
       'max_sessions_per_group',
       'max_batch',

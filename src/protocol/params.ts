@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
  * Validation of the arguments the gateway inspects before forwarding. A bad
- * argument is JSON-RPC "invalid params" (-32602) with a message that names the
- * parameter, so garbage never reaches an upstream and the wallet can tell
- * which argument was wrong.
+ * argument value is error code 1 (BAD_REQUEST), the code ElectrumX and Fulcrum
+ * answer for the same input, so wallets and libraries that match on codes see
+ * what they see from those servers; the message names the parameter and keeps
+ * their wording ("is not a valid script hash"), so garbage never reaches an
+ * upstream and the wallet can tell which argument was wrong. A wrong number or
+ * shape of arguments stays -32602, as aiorpcX answers it.
  */
 import type { Network } from '../config/networks.js';
 import { AddressError, addressToScripthash } from './address.js';
@@ -12,7 +15,7 @@ import { ErrorCode, RpcError } from './jsonrpc.js';
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 function invalid(param: string, why: string): RpcError {
-  return new RpcError(ErrorCode.INVALID_PARAMS, `invalid ${param}: ${why}`);
+  return new RpcError(ErrorCode.BAD_REQUEST, `invalid ${param}: ${why}`);
 }
 
 export function scripthashArg(value: unknown, param = 'scripthash'): string {

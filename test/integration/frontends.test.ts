@@ -367,7 +367,7 @@ describe('frontends: tcp, tls, ws and wss', () => {
     assert.deepEqual((tcp[7] as { result: { headers: string[] } }).result.headers, Array.from({ length: 30 }, (_, h) => sim.headerHex(h)));
     assert.deepEqual(tcp[12], { result: null }, 'an address with no history has status null');
     assert.equal((tcp[13] as { result: string }).result, sim.rawTransaction(txid));
-    assert.equal((tcp[16] as { error: { code: number } }).error.code, -32602);
+    assert.equal((tcp[16] as { error: { code: number } }).error.code, 1, 'a bad argument value is error 1, as ElectrumX answers');
     assert.equal((tcp[17] as { error: { code: number } }).error.code, -32601);
     assert.equal((tcp[19] as { result: string }).result, sim.headerHex(1));
 

@@ -317,12 +317,12 @@ describe('ElectrumX error codes and messages', () => {
   it('bad arguments are invalid params naming the parameter and never reach the upstream', async () => {
     const before = upstream.requests.length;
     const { client } = await connectNegotiated(gw.port);
-    await rejectsWith(client.request('blockchain.scripthash.get_history', ['nothex']), -32602, /^invalid scripthash: "nothex" is not a valid script hash/);
-    await rejectsWith(client.request('blockchain.scripthash.subscribe', [12]), -32602, /^invalid scripthash: 12 is not a valid script hash/);
-    await rejectsWith(client.request('blockchain.transaction.get', ['00']), -32602, /^invalid tx_hash: "00" should be a transaction hash/);
-    await rejectsWith(client.request('blockchain.block.header', [-1]), -32602, 'invalid height: -1 should be a non-negative integer');
-    await rejectsWith(client.request('blockchain.block.header', ['5']), -32602, 'invalid height: "5" should be a non-negative integer');
-    await rejectsWith(client.request('blockchain.transaction.broadcast', ['xyz']), -32602, /^invalid raw_tx: /);
+    await rejectsWith(client.request('blockchain.scripthash.get_history', ['nothex']), 1, /^invalid scripthash: "nothex" is not a valid script hash/);
+    await rejectsWith(client.request('blockchain.scripthash.subscribe', [12]), 1, /^invalid scripthash: 12 is not a valid script hash/);
+    await rejectsWith(client.request('blockchain.transaction.get', ['00']), 1, /^invalid tx_hash: "00" should be a transaction hash/);
+    await rejectsWith(client.request('blockchain.block.header', [-1]), 1, 'invalid height: -1 should be a non-negative integer');
+    await rejectsWith(client.request('blockchain.block.header', ['5']), 1, 'invalid height: "5" should be a non-negative integer');
+    await rejectsWith(client.request('blockchain.transaction.broadcast', ['xyz']), 1, /^invalid raw_tx: /);
     assert.equal(upstream.requests.length, before);
     await client.close();
   });
@@ -468,7 +468,7 @@ describe('batches', () => {
       { jsonrpc: '2.0', id: 2, error: { code: -32601, message: 'unknown method "nope"' } },
       { jsonrpc: '2.0', id: 3, error: { code: -32602, message: '0 arguments passed to method "blockchain.block.header" but it requires 1' } },
       { jsonrpc: '2.0', id: 4, error: { code: -32600, message: 'method must be a string' } },
-      { jsonrpc: '2.0', id: 5, error: { code: -32602, message: 'invalid scripthash: "zz" is not a valid script hash (64 hex characters)' } },
+      { jsonrpc: '2.0', id: 5, error: { code: 1, message: 'invalid scripthash: "zz" is not a valid script hash (64 hex characters)' } },
       { jsonrpc: '2.0', id: 6, result: null },
     ]);
     await client.close();

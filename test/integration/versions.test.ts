@@ -279,7 +279,7 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
       assert.deepEqual(genesis, dictOf(REGTEST_GENESIS.header, 0), 'the real regtest genesis block');
       for (const h of [fh, tip]) assert.deepEqual(await c.ok('blockchain.block.get_header', [h]), dictOf(sim.headerHex(h), h));
       await c.fails('blockchain.block.get_header', [tip + 10], 1, /out of range/);
-      await c.fails('blockchain.block.get_header', [-1], -32602, /^invalid height: /);
+      await c.fails('blockchain.block.get_header', [-1], 1, /^invalid height: /);
     }
     if (c.has('blockchain.block.get_chunk')) {
       const chunk = (await c.ok('blockchain.block.get_chunk', [0])) as string;
@@ -288,7 +288,7 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
       assert.equal(chunk, expected);
       assert.equal(chunk.slice(0, 160), REGTEST_GENESIS.header);
       assert.equal(await c.ok('blockchain.block.get_chunk', [1]), '', 'chunk 1 starts at 2016, past the tip');
-      await c.fails('blockchain.block.get_chunk', ['0'], -32602, /^invalid index: /);
+      await c.fails('blockchain.block.get_chunk', ['0'], 1, /^invalid index: /);
     }
     const blockHashes = Array.from({ length: tip + 1 }, (_, h) => blockHashOf(sim.headerHex(h)));
     assert.equal(blockHashes[0], REGTEST_GENESIS.hash);
@@ -303,7 +303,7 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
         assert.equal(proof.root, merkleRoot(blockHashes), 'root of every block hash up to cp_height');
         assert.equal(rootFromBranch(blockHashes[3]!, proof.branch, 3), proof.root, 'the branch proves header 3');
       }
-      await c.fails('blockchain.block.header', [-5], -32602, /^invalid height: /);
+      await c.fails('blockchain.block.header', [-5], 1, /^invalid height: /);
     }
     if (c.has('blockchain.block.headers')) {
       const r = (await c.ok('blockchain.block.headers', [0, 5])) as Record<string, unknown>;
@@ -325,11 +325,11 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
 
     // ---- fees (the simulator's estimates are fixed per target: 2 blocks -> 0.00017)
     assert.equal(await c.ok('blockchain.estimatefee', [2]), 0.00017);
-    await c.fails('blockchain.estimatefee', [-2], -32602, /^invalid number: /);
+    await c.fails('blockchain.estimatefee', [-2], 1, /^invalid number: /);
     if (v === '1.6') {
       assert.equal(await c.ok('blockchain.estimatefee', [2, 'ECONOMICAL']), 0.00017, 'mode is sent only to upstreams that take it');
       assert.equal(await c.ok('blockchain.estimatefee', { number: 2, mode: 'conservative' }), 0.00017);
-      await c.fails('blockchain.estimatefee', [2, 'FASTEST'], -32602, /^invalid mode: /);
+      await c.fails('blockchain.estimatefee', [2, 'FASTEST'], 1, /^invalid mode: /);
     } else {
       await c.fails('blockchain.estimatefee', [2, 'ECONOMICAL'], -32602, /taking at most 1/);
     }
@@ -358,7 +358,7 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
       const e = await c.fails(BC, [confirmedRaw], 1, /^the transaction was rejected by network rules\.\n\n\S/);
       assert.doesNotMatch(e.message, /\[[0-9a-f]+\]/);
     }
-    await c.fails(BC, ['zz'], -32602, /^invalid raw_tx: /);
+    await c.fails(BC, ['zz'], 1, /^invalid raw_tx: /);
 
     if (c.has('blockchain.transaction.broadcast_package')) {
       const BP = 'blockchain.transaction.broadcast_package';
@@ -369,8 +369,8 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
         await c.fails(BP, [[pkgRaw]], -100, /needs an upstream that speaks protocol 1\.6/);
         assert.deepEqual(sim.history(pkg.scripthash), [], 'nothing reached the 1.4 upstream');
       }
-      await c.fails(BP, [[]], -32602, /^invalid raw_txs: /);
-      await c.fails(BP, [['zz']], -32602, /^invalid raw_txs\[0\]: /);
+      await c.fails(BP, [[]], 1, /^invalid raw_txs: /);
+      await c.fails(BP, [['zz']], 1, /^invalid raw_txs\[0\]: /);
     }
 
     // ---- transactions
@@ -386,7 +386,7 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
       assert.equal(verbose.hex, freshRaw);
     }
     await c.fails(TG, ['ee'.repeat(32)], 2, /No such mempool or blockchain transaction/);
-    await c.fails(TG, ['xyz'], -32602, /^invalid tx_hash: /);
+    await c.fails(TG, ['xyz'], 1, /^invalid tx_hash: /);
 
     const blockTxids = sim.blockTxids(fh);
     const pos = blockTxids.indexOf(setup.paid.p2pkh!);
@@ -404,7 +404,7 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
       const withProof = (await c.ok('blockchain.transaction.id_from_pos', [fh, pos, true])) as { tx_hash: string; merkle: string[] };
       assert.equal(withProof.tx_hash, setup.paid.p2pkh);
       assert.equal(rootFromBranch(withProof.tx_hash, withProof.merkle, pos), fundedMerkleRoot);
-      await c.fails('blockchain.transaction.id_from_pos', [fh, -1], -32602, /^invalid tx_pos: /);
+      await c.fails('blockchain.transaction.id_from_pos', [fh, -1], 1, /^invalid tx_pos: /);
     }
     if (c.has('blockchain.utxo.get_address')) {
       const UA = 'blockchain.utxo.get_address';
@@ -413,8 +413,8 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
       }
       assert.equal(await c.ok(UA, [setup.paid.p2pkh, 99]), null, 'index out of range');
       assert.equal(await c.ok(UA, ['ee'.repeat(32), 0]), null, 'unknown transaction');
-      await c.fails(UA, ['zz', 0], -32602, /^invalid tx_hash: /);
-      await c.fails(UA, [setup.paid.p2pkh, -1], -32602, /^invalid index: /);
+      await c.fails(UA, ['zz', 0], 1, /^invalid tx_hash: /);
+      await c.fails(UA, [setup.paid.p2pkh, -1], 1, /^invalid index: /);
     }
 
     // ---- mempool
@@ -456,13 +456,13 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
     };
     if (c.has('blockchain.address.get_history')) {
       await checkQueries('blockchain.address', (vec) => vec.address);
-      await c.fails('blockchain.address.get_balance', [BITCOIN_ADDRESS], -32602, /^invalid address: .* is not a valid regtest address \(.*another network/);
-      await c.fails('blockchain.address.get_history', [`${vector('p2wpkh').address.slice(0, -1)}x`], -32602, /^invalid address: .*checksum/);
-      await c.fails('blockchain.address.listunspent', [vector('p2pkh').scripthash], -32602, /^invalid address: /);
+      await c.fails('blockchain.address.get_balance', [BITCOIN_ADDRESS], 1, /^invalid address: .* is not a valid regtest address \(.*another network/);
+      await c.fails('blockchain.address.get_history', [`${vector('p2wpkh').address.slice(0, -1)}x`], 1, /^invalid address: .*checksum/);
+      await c.fails('blockchain.address.listunspent', [vector('p2pkh').scripthash], 1, /^invalid address: /);
     }
     if (c.has('blockchain.scripthash.get_history')) {
       await checkQueries('blockchain.scripthash', (vec) => vec.scripthash);
-      await c.fails('blockchain.scripthash.get_balance', [vector('p2pkh').address], -32602, /^invalid scripthash: /);
+      await c.fails('blockchain.scripthash.get_balance', [vector('p2pkh').address], 1, /^invalid scripthash: /);
     }
 
     // ---- subscriptions: the status is recomputed here from get_history
@@ -481,14 +481,14 @@ async function converse(version: string, protocolMax: '1.4' | '1.6'): Promise<vo
       assert.equal(status, statusOf(history), `${s.method}: status of its get_history`);
       assert.equal(status, sim.status(s.vec.scripthash));
     }
-    if (c.has('blockchain.address.subscribe')) await c.fails('blockchain.address.subscribe', ['not-an-address'], -32602, /^invalid address: /);
-    if (c.has('blockchain.scripthash.subscribe')) await c.fails('blockchain.scripthash.subscribe', ['00'], -32602, /^invalid scripthash: /);
+    if (c.has('blockchain.address.subscribe')) await c.fails('blockchain.address.subscribe', ['not-an-address'], 1, /^invalid address: /);
+    if (c.has('blockchain.scripthash.subscribe')) await c.fails('blockchain.scripthash.subscribe', ['00'], 1, /^invalid scripthash: /);
     if (c.has('blockchain.scripthash.unsubscribe')) {
       const other = vector('p2sh').scripthash;
       assert.equal(await c.ok('blockchain.scripthash.subscribe', [other]), sim.status(other));
       assert.equal(await c.ok('blockchain.scripthash.unsubscribe', [other]), true);
       assert.equal(await c.ok('blockchain.scripthash.unsubscribe', [other]), false, 'no longer subscribed');
-      await c.fails('blockchain.scripthash.unsubscribe', ['zz'], -32602, /^invalid scripthash: /);
+      await c.fails('blockchain.scripthash.unsubscribe', ['zz'], 1, /^invalid scripthash: /);
     }
 
     // A payment to each subscribed script: one notification each, with the status of the new get_history.

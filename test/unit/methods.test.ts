@@ -4,7 +4,7 @@
  * protocol-changes.rst, protocol-methods.rst, protocol-removed.rst, and the
  * original 1.0/1.1 document): which methods exist at every version from 1.0
  * to 1.6, with which parameters; ElectrumX's arity messages; and the
- * argument validators, which answer -32602 naming the parameter.
+ * argument validators, which answer error 1 (BAD_REQUEST) naming the parameter.
  *
  * The expected sets are written out here from the spec's change list, not
  * derived from the table under test.
@@ -282,37 +282,37 @@ describe('checkArity (ElectrumX messages, -32602)', () => {
   });
 });
 
-describe('argument validation (params.ts): -32602 naming the parameter', () => {
+describe('argument validation (params.ts): error 1 (BAD_REQUEST, as ElectrumX and Fulcrum) naming the parameter', () => {
   const sh = 'ab'.repeat(32);
   const regtest = networkByName('regtest');
 
   it('scripthash: 64 hex characters, lowercased', () => {
     assert.equal(scripthashArg(sh.toUpperCase()), sh);
-    assert.throws(() => scripthashArg('abc'), rpcError(ErrorCode.INVALID_PARAMS, 'invalid scripthash: "abc" is not a valid script hash (64 hex characters)'));
+    assert.throws(() => scripthashArg('abc'), rpcError(ErrorCode.BAD_REQUEST, 'invalid scripthash: "abc" is not a valid script hash (64 hex characters)'));
     for (const bad of [5, null, undefined, `${sh}00`, 'zz'.repeat(32), sh.slice(1), [sh], { sh }]) {
-      assert.throws(() => scripthashArg(bad), rpcError(-32602, /^invalid scripthash: .* is not a valid script hash/), JSON.stringify(bad));
+      assert.throws(() => scripthashArg(bad), rpcError(1, /^invalid scripthash: .* is not a valid script hash/), JSON.stringify(bad));
     }
   });
 
   it('long bad values are shortened in the message', () => {
     const long = 'q'.repeat(500);
-    assert.throws(() => scripthashArg(long), (err: unknown) => err instanceof RpcError && err.code === -32602 && err.message.length < 160 && err.message.includes('q'.repeat(80)) && err.message.includes('…'));
+    assert.throws(() => scripthashArg(long), (err: unknown) => err instanceof RpcError && err.code === 1 && err.message.length < 160 && err.message.includes('q'.repeat(80)) && err.message.includes('…'));
   });
 
   it('tx hash: 64 hex characters, under the name given', () => {
     assert.equal(txHashArg('CD'.repeat(32)), 'cd'.repeat(32));
-    assert.throws(() => txHashArg('xyz'), rpcError(-32602, 'invalid tx_hash: "xyz" should be a transaction hash (64 hex characters)'));
-    assert.throws(() => txHashArg(undefined), rpcError(-32602, /^invalid tx_hash: /));
-    assert.throws(() => txHashArg(7, 'txid'), rpcError(-32602, /^invalid txid: 7 should be a transaction hash/));
+    assert.throws(() => txHashArg('xyz'), rpcError(1, 'invalid tx_hash: "xyz" should be a transaction hash (64 hex characters)'));
+    assert.throws(() => txHashArg(undefined), rpcError(1, /^invalid tx_hash: /));
+    assert.throws(() => txHashArg(7, 'txid'), rpcError(1, /^invalid txid: 7 should be a transaction hash/));
   });
 
   it('non-negative integers name the parameter', () => {
     assert.equal(nonNegativeIntegerArg(0, 'height'), 0);
     assert.equal(nonNegativeIntegerArg(840000, 'height'), 840000);
     for (const bad of [-1, 1.5, '5', null, Number.NaN, Infinity, 2 ** 60, true]) {
-      assert.throws(() => nonNegativeIntegerArg(bad, 'cp_height'), rpcError(-32602, /^invalid cp_height: .* should be a non-negative integer$/), String(bad));
+      assert.throws(() => nonNegativeIntegerArg(bad, 'cp_height'), rpcError(1, /^invalid cp_height: .* should be a non-negative integer$/), String(bad));
     }
-    assert.throws(() => nonNegativeIntegerArg(-3, 'index'), rpcError(-32602, 'invalid index: -3 should be a non-negative integer'));
+    assert.throws(() => nonNegativeIntegerArg(-3, 'index'), rpcError(1, 'invalid index: -3 should be a non-negative integer'));
   });
 
   it('booleans: true/false, and the 0/1 old clients sent', () => {
@@ -320,17 +320,17 @@ describe('argument validation (params.ts): -32602 naming the parameter', () => {
     assert.equal(booleanArg(false, 'verbose'), false);
     assert.equal(booleanArg(1, 'merkle'), true);
     assert.equal(booleanArg(0, 'merkle'), false);
-    for (const bad of ['true', 2, null, []]) assert.throws(() => booleanArg(bad, 'verbose'), rpcError(-32602, /^invalid verbose: .* should be true or false$/));
+    for (const bad of ['true', 2, null, []]) assert.throws(() => booleanArg(bad, 'verbose'), rpcError(1, /^invalid verbose: .* should be true or false$/));
   });
 
   it('hex strings: non-empty, whole bytes, hex digits only', () => {
     assert.equal(hexArg('00ff', 'raw_tx'), '00ff');
-    for (const bad of ['', '0', 'zz', '0x00', 5, null]) assert.throws(() => hexArg(bad, 'raw_tx'), rpcError(-32602, 'invalid raw_tx: should be a non-empty hex string of whole bytes'), String(bad));
+    for (const bad of ['', '0', 'zz', '0x00', 5, null]) assert.throws(() => hexArg(bad, 'raw_tx'), rpcError(1, 'invalid raw_tx: should be a non-empty hex string of whole bytes'), String(bad));
   });
 
   it('strings', () => {
     assert.equal(stringArg('ECONOMICAL', 'mode'), 'ECONOMICAL');
-    assert.throws(() => stringArg(5, 'mode'), rpcError(-32602, 'invalid mode: 5 should be a string'));
+    assert.throws(() => stringArg(5, 'mode'), rpcError(1, 'invalid mode: 5 should be a string'));
   });
 
   it('addresses: the scripthash of a valid address of the network; anything else names the parameter and the network', () => {
@@ -345,7 +345,7 @@ describe('argument validation (params.ts): -32602 naming the parameter', () => {
       ['', /bad length/],
     ];
     for (const [value, why] of bad) {
-      assert.throws(() => addressArg(value, regtest), rpcError(-32602, /^invalid address: .* is not a valid regtest address \(/), JSON.stringify(value));
+      assert.throws(() => addressArg(value, regtest), rpcError(1, /^invalid address: .* is not a valid regtest address \(/), JSON.stringify(value));
       assert.throws(() => addressArg(value, regtest), (err: unknown) => err instanceof RpcError && why.test(err.message), JSON.stringify(value));
     }
   });

@@ -18,7 +18,7 @@ import { GatewayMetrics } from './observability/metrics.js';
 import { UPSTREAM_VERSIONS } from './protocol/methods.js';
 import { Router } from './routing/router.js';
 import { AnswerCache } from './cache/answer-cache.js';
-import { MemoryTier, RedisTier } from './cache/tiers.js';
+import { MemoryTier, RedisTier, redisKeyPrefix } from './cache/tiers.js';
 import { ChainTracker } from './chain/tracker.js';
 import { SubscriptionHub } from './subscriptions/hub.js';
 import { upstreamDefinition } from './upstream/definitions.js';
@@ -139,7 +139,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     onFailover: (upstream, reason) => metrics.failover(upstream, reason),
   });
   const l2 = config.redis
-    ? new RedisTier(config.redis, `eg:${config.network.name}:`, config.cache.redisTimeoutMs, logger.child({ component: 'cache' }), metrics)
+    ? new RedisTier(config.redis, redisKeyPrefix(config.network.name), config.cache.redisTimeoutMs, logger.child({ component: 'cache' }), metrics)
     : null;
   const cache = new AnswerCache(
     router,

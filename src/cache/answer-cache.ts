@@ -9,7 +9,10 @@
  * from them. Block-bound answers (merkle proofs, id_from_pos, checkpoint
  * proofs) carry the block hash in their key, so a reorg makes them
  * unreachable; the tracker's reorg event also drops them from memory and
- * rewrites Redis's height index. Nothing is stored that failed verification.
+ * rewrites Redis's height index. Nothing is stored that failed verification,
+ * no header is stored unless it is proven on the tracker's verified chain, and
+ * nothing read back from Redis is served before it passes the same checks
+ * again (a Redis shared with others is trusted no more than an upstream).
  * Identical requests in flight share one upstream call, cached or not;
  * broadcasts never do (each is an action of its own).
  */
@@ -23,17 +26,30 @@ import type { Router, Verifier } from '../routing/router.js';
 import { LRUCache } from 'lru-cache';
 import { MAX_HEADERS, cachePlan, coalescable } from './policy.js';
 import type { MemoryTier, RedisTier, Tier } from './tiers.js';
-import { verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from './verify.js';
+import { linkedHeaders, verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from './verify.js';
+
+/**
+ * What the cache needs of the chain tracker: its verified headers and hashes
+ * (hashAt covers the window held and the block just below it), its tip, a way
+ * to wait until every offered tip is handled, and its tip and reorg events.
+ */
+export type ChainView = Pick<ChainTracker, 'tip' | 'hashAt' | 'headerAt' | 'settled' | 'on'>;
 
 /** What the session needs from whatever forwards its requests. */
 export interface Forwarder {
   forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number): Promise<unknown>;
 }
 
+/** What an entry read back from a tier is; a bounded label. */
+export const CACHED_KINDS = ['header', 'transaction', 'merkle', 'id_from_pos', 'checkpoint'] as const;
+export type CachedKind = (typeof CACHED_KINDS)[number];
+
 export interface CacheObserver {
   cacheLookup(method: string, result: Tier | 'miss'): void;
   cacheServedBytes(bytes: number): void;
   coalesced(method: string): void;
+  /** An entry read back from a tier failed re-verification: dropped, and the request went upstream. */
+  cacheRejected(tier: Tier, kind: CachedKind): void;
 }
 
 export interface AnswerCacheOptions {
@@ -47,6 +63,8 @@ export interface AnswerCacheOptions {
 const CANONICAL = '1.6';
 /** Transactions proven to be in a block, remembered so their bytes may be cached. */
 const MAX_CONFIRMED_TXIDS = 200_000;
+/** At most one log line per this long about forged cache entries (they are counted in metrics). */
+const REJECT_LOG_INTERVAL_MS = 10_000;
 
 interface PerTipEntry {
   readonly value: unknown;
@@ -59,10 +77,11 @@ export class AnswerCache implements Forwarder {
   private readonly perTip = new Map<string, PerTipEntry>();
   /** txid -> height of the block a verified merkle proof put it in. */
   private readonly confirmed = new LRUCache<string, number>({ max: MAX_CONFIRMED_TXIDS });
+  private lastRejectLog = 0;
 
   constructor(
     private readonly router: Router,
-    private readonly tracker: ChainTracker,
+    private readonly tracker: ChainView,
     private readonly network: Network,
     private readonly opts: AnswerCacheOptions,
     private readonly l1: MemoryTier,
@@ -87,7 +106,7 @@ export class AnswerCache implements Forwarder {
     const plan = cachePlan(method, args, this.buried);
     switch (plan.kind) {
       case 'never':
-        return coalescable(method) ? this.fetch(method, args, deadline) : this.router.forward(method, args, CANONICAL, deadline);
+        return coalescable(method) ? this.fetch(method, args, deadline, this.nearTipVerifier(method, args)) : this.router.forward(method, args, CANONICAL, deadline);
       case 'per-tip':
         return this.perTipAnswer(method, args, plan.key, deadline);
       case 'headers': {
@@ -170,14 +189,37 @@ export class AnswerCache implements Forwarder {
     const hashes = await this.l2.mget(missing.map((i) => `hidx:${start + i}`));
     const withHash = missing.map((i, n) => ({ i, hash: hashes[n] })).filter((x): x is { i: number; hash: Buffer } => x.hash !== undefined);
     const bodies = await this.l2.mget(withHash.map((x) => `hdr:${x.hash.toString('hex')}`));
+    // Redis is trusted no more than an upstream: a header read back is served only once it is
+    // proven on the verified chain (the tracker's block at its height, or linked down from one).
+    const candidates = [...out];
+    const fromL2 = new Map<number, { hash: Buffer; body: Buffer }>();
+    const forged: string[] = [];
     withHash.forEach(({ i, hash }, n) => {
       const body = bodies[n];
-      const hashHex = hash.toString('hex');
-      if (!body || body.length !== 80 || blockHash(body) !== hashHex || !this.matchesChain(start + i, hashHex)) return;
-      out[i] = body.toString('hex');
+      if (!body) return;
+      if (body.length !== 80 || blockHash(body) !== hash.toString('hex')) {
+        forged.push(`hidx:${start + i}`, `hdr:${hash.toString('hex')}`);
+        return;
+      }
+      candidates[i] = body.toString('hex');
+      fromL2.set(i, { hash, body });
+    });
+    const proven = linkedHeaders(start, candidates, (h) => this.knownHash(h));
+    for (const [i, { hash, body }] of fromL2) {
+      if (!proven[i]) {
+        // Contradicting the verified chain is a forgery; merely unlinked (below what we can prove) is a miss.
+        if (this.knownHash(start + i) !== undefined) forged.push(`hidx:${start + i}`);
+        else this.rejected('header', `header ${start + i} from Redis does not link to the verified chain`);
+        continue;
+      }
+      out[i] = candidates[i];
       out.tier = 'l2';
       this.l1SetHeader(start + i, body, hash);
-    });
+    }
+    if (forged.length > 0) {
+      this.rejected('header', `header entries in Redis contradict the verified chain near ${start}`);
+      this.l2.delete(forged);
+    }
     // The request that fetched them may have answered while we waited on Redis.
     for (const i of missing) {
       if (out[i] !== undefined) continue;
@@ -187,11 +229,13 @@ export class AnswerCache implements Forwarder {
     return out;
   }
 
+  /** Only headers proven on the verified chain are stored: a forged deep run, however good its proof of work, is served at most, never kept. */
   private storeHeaders(start: number, headers: readonly string[]): void {
+    const proven = linkedHeaders(start, headers, (h) => this.knownHash(h));
     const l2: [string, Buffer][] = [];
     headers.forEach((hex, i) => {
       const height = start + i;
-      if (!this.buried(height)) return;
+      if (!proven[i] || !this.buried(height)) return;
       const body = Buffer.from(hex, 'hex');
       const hash = blockHash(body);
       const hashBytes = Buffer.from(hash, 'hex');
@@ -207,8 +251,16 @@ export class AnswerCache implements Forwarder {
     return known === undefined || known === hash;
   }
 
+  /**
+   * The verified chain's hash at `height`: the tracker's, a proven header in
+   * memory, or the prev-hash of the proven header one above (so proof runs
+   * down from the tracker's lowest header through what is held).
+   */
   private knownHash(height: number): string | undefined {
-    return this.tracker.hashAt(height) ?? this.l1Header(height)?.hash;
+    const known = this.tracker.hashAt(height) ?? this.l1Header(height)?.hash;
+    if (known !== undefined) return known;
+    const above = this.l1.get(`h:${height + 1}`);
+    return above ? Buffer.from(above.subarray(4, 36)).reverse().toString('hex') : undefined;
   }
 
   /**
@@ -229,7 +281,7 @@ export class AnswerCache implements Forwarder {
     const height = this.confirmed.get(txid);
     const cacheable = height !== undefined && this.buried(height);
     if (cacheable) {
-      const hit = await this.lookup(`tx:${txid}`);
+      const hit = await this.lookup(`tx:${txid}`, 'transaction', (v) => verifyTransaction(txid, v.toString('hex')));
       if (hit) {
         this.observer?.cacheLookup(method, hit.tier);
         this.observer?.cacheServedBytes(hit.value.length);
@@ -246,7 +298,17 @@ export class AnswerCache implements Forwarder {
     const [header] = await this.headers('blockchain.block.header', height, 1, deadline);
     const hash = blockHash(header!);
     const fullKey = `${key}:${hash}`;
-    const hit = await this.lookup(fullKey);
+    const { upstreamArgs, verify } = this.blockBoundCall(method, args, header!);
+    // What Redis holds is checked exactly as an upstream's answer would be, against the header we hold.
+    const hit = await this.lookup(fullKey, blockBoundKind(method), async (v) => {
+      let stored: unknown;
+      try {
+        stored = JSON.parse(v.toString('utf8'));
+      } catch {
+        return 'not JSON';
+      }
+      return verify(stored);
+    });
     // A reorg known while we waited orphaned this block: start again from the new one.
     if (this.orphanedSince(height, hash)) return this.blockBound(method, args, key, height, deadline);
     if (hit) {
@@ -258,7 +320,6 @@ export class AnswerCache implements Forwarder {
       return this.fromStored(method, args, stored);
     }
     this.observer?.cacheLookup(method, 'miss');
-    const { upstreamArgs, verify } = this.blockBoundCall(method, args, header!);
     // The tip may have moved while we waited: an answer about an orphaned block is neither stored nor served.
     const store = (answer: unknown): void => {
       if (!this.orphanedSince(height, hash)) this.store(fullKey, Buffer.from(JSON.stringify(answer), 'utf8'));
@@ -318,18 +379,81 @@ export class AnswerCache implements Forwarder {
     }
   }
 
-  private async lookup(key: string): Promise<{ value: Buffer; tier: Tier } | null> {
+  /** L1 then L2; what comes back from L2 must pass `verify` (the check an upstream's answer passes) or it is dropped. */
+  private async lookup(key: string, kind: CachedKind, verify: (value: Buffer) => string | null | Promise<string | null>): Promise<{ value: Buffer; tier: Tier } | null> {
     const local = this.l1.get(key);
     if (local) return { value: local, tier: 'l1' };
     if (!this.l2?.healthy) return null;
     const [remote] = await this.l2.mget([key]);
-    if (!remote) {
-      // The request that fetched it may have answered while we waited on Redis.
-      const late = this.l1.get(key);
-      return late ? { value: late, tier: 'l1' } : null;
+    if (remote) {
+      const wrong = await verify(remote);
+      if (wrong === null) {
+        this.l1.set(key, remote);
+        return { value: remote, tier: 'l2' };
+      }
+      this.rejected(kind, `${key}: ${wrong}`);
+      this.l2.delete([key]);
     }
-    this.l1.set(key, remote);
-    return { value: remote, tier: 'l2' };
+    // The request that fetched it may have answered while we waited on Redis.
+    const late = this.l1.get(key);
+    return late ? { value: late, tier: 'l1' } : null;
+  }
+
+  /** A forged (or no longer provable) entry from Redis: counted, logged at most every few seconds. */
+  private rejected(kind: CachedKind, reason: string): void {
+    this.observer?.cacheRejected('l2', kind);
+    const now = Date.now();
+    if (now - this.lastRejectLog >= REJECT_LOG_INTERVAL_MS) {
+      this.lastRejectLog = now;
+      this.log.warn({ kind, reason }, 'cache entry from Redis failed verification; dropped, asking an upstream');
+    }
+  }
+
+  /**
+   * Answers about blocks near the tip are not cached, but they are checked
+   * against the tracker's verified headers before a wallet sees them: a
+   * mismatch makes the router quarantine that upstream and ask another. An
+   * honest upstream may be a moment ahead of the tracker on a reorg, so a
+   * mismatch is judged again once the tracker has handled every tip offered.
+   */
+  private nearTipVerifier(method: string, args: readonly unknown[]): Verifier | undefined {
+    let check: ((c: unknown) => string | null) | undefined;
+    switch (method) {
+      case 'blockchain.block.header': {
+        const height = Number(args[0]);
+        if (args[1] !== undefined) check = (c) => this.verifyCheckpointProof(method, args, c);
+        else check = (c) => (typeof c === 'string' ? verifyHeaders(this.network, height, [c], (h) => this.knownHash(h)) : 'header answer is not hex');
+        break;
+      }
+      case 'blockchain.block.headers': {
+        const start = Number(args[0]);
+        if (args[2] !== undefined) check = (c) => this.verifyCheckpointProof(method, args, c);
+        else
+          check = (c) => {
+            const got = (c as { headers?: unknown }).headers;
+            return Array.isArray(got) ? verifyHeaders(this.network, start, got as string[], (h) => this.knownHash(h)) : 'headers answer has no headers';
+          };
+        break;
+      }
+      case 'blockchain.transaction.get_merkle': {
+        const txid = String(args[0]);
+        const height = Number(args[1]);
+        check = (c) => {
+          const header = this.tracker.headerAt(height)?.hex;
+          // Above the tracker's tip (an upstream a moment ahead) there is nothing to check against yet.
+          return header === undefined ? null : verifyMerkle(txid, c, header);
+        };
+        break;
+      }
+      default:
+        return undefined;
+    }
+    const first = check;
+    return async (c) => {
+      if (first(c) === null) return null;
+      await this.tracker.settled();
+      return first(c);
+    };
   }
 
   private store(key: string, value: Buffer): void {
@@ -362,4 +486,10 @@ export class AnswerCache implements Forwarder {
     this.perTip.clear();
     this.log.info({ forkHeight: r.forkHeight, dropped }, 'cache invalidated above the fork');
   }
+}
+
+function blockBoundKind(method: string): CachedKind {
+  if (method === 'blockchain.transaction.get_merkle') return 'merkle';
+  if (method === 'blockchain.transaction.id_from_pos') return 'id_from_pos';
+  return 'checkpoint';
 }

@@ -17,6 +17,18 @@ export interface L2Observer {
 
 export type Tier = 'l1' | 'l2';
 
+/**
+ * The format generation of what the cache writes to Redis: bumped whenever a
+ * key or value layout changes, so generations sharing one Redis never read
+ * each other's entries. v1 keys were `eg:<network>:...`.
+ */
+export const CACHE_FORMAT_VERSION = 2;
+
+/** Every cache key in Redis starts `eg:v<format>:<network>:`, so two networks or two generations never collide. */
+export function redisKeyPrefix(network: string): string {
+  return `eg:v${CACHE_FORMAT_VERSION}:${network}:`;
+}
+
 export class MemoryTier {
   private readonly lru: LRUCache<string, Buffer>;
 

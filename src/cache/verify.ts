@@ -1,14 +1,24 @@
 // SPDX-License-Identifier: MIT
 /**
- * Checks that an upstream's answer is true before it is cached or served:
- * headers link and meet their proof of work, a merkle branch folds to the
- * block's merkle root, transaction bytes hash to the txid asked for. Pure;
- * each returns the reason an answer is wrong, or null.
+ * Checks that an answer is true before it is cached or served, whether it
+ * comes from an upstream or back from Redis (a Redis shared with others is
+ * trusted no more than an upstream): headers link and meet their proof of
+ * work, a merkle branch folds to the block's merkle root, transaction bytes
+ * hash to the txid asked for, and a header is cached only when it is proven
+ * on the verified chain (linkedHeaders). Pure; the verified chain comes in as
+ * a `KnownHash` lookup. Each check returns the reason an answer is wrong, or null.
  */
 import type { Network } from '../config/networks.js';
 import { blockHash, checkProofOfWork, parseHeader } from '../protocol/bitcoin/header.js';
 import { rootFromBranch } from '../protocol/bitcoin/merkle.js';
 import { txid as computeTxid } from '../protocol/bitcoin/tx.js';
+
+/**
+ * The hash of the verified best chain's block at a height, when it is known:
+ * the chain tracker's verified headers, headers already proven and held in
+ * memory, or the prev-hash of a proven header one above.
+ */
+export type KnownHash = (height: number) => string | undefined;
 
 /**
  * Consecutive headers from `start`: each meets its proof of work and links to
@@ -36,6 +46,40 @@ export function verifyHeaders(network: Network, start: number, headers: readonly
     prevHash = hash;
   }
   return null;
+}
+
+/**
+ * Which of the consecutive headers from `start` are proven on the verified
+ * chain: a header is when its hash is the known block at its height, or when
+ * the proven header above it names it as its prev-hash (for the last one of
+ * the run, when the block above the run is known). So a run below the
+ * tracker's window is proven by linking down from a block it holds, and a
+ * forged run, however good its proof of work, never is. `headers` must have
+ * passed verifyHeaders (or be checked here with `pow`); holes (undefined)
+ * break the chain of proof. Returns one flag per header.
+ */
+export function linkedHeaders(start: number, headers: readonly (string | undefined)[], known: KnownHash): boolean[] {
+  const out = new Array<boolean>(headers.length).fill(false);
+  // The prev-hash of the proven header just above index i; the block above the run speaks through known().
+  let linkedAbove: string | undefined;
+  for (let i = headers.length - 1; i >= 0; i--) {
+    const hex = headers[i];
+    let parsed;
+    try {
+      parsed = hex === undefined ? undefined : { hash: blockHash(hex), prevHash: parseHeader(hex).prevHash };
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed) {
+      linkedAbove = undefined;
+      continue;
+    }
+    const k = known(start + i);
+    const proven = k !== undefined ? k === parsed.hash : linkedAbove === parsed.hash;
+    out[i] = proven;
+    linkedAbove = proven ? parsed.prevHash : undefined;
+  }
+  return out;
 }
 
 /** A get_merkle answer for `txid` in the block whose header is `headerHex`. */

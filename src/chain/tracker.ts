@@ -85,9 +85,14 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     return t ? { height: t.height, hex: t.hex } : null;
   }
 
-  /** The hash of the best chain's block at `height`, when it is in the window held. */
+  /**
+   * The hash of the best chain's block at `height`, when it is verified: in
+   * the window held, or the block just below it (the lowest header's prev-hash).
+   */
   hashAt(height: number): string | undefined {
-    return this.chain.hashAt(height);
+    const held = this.chain.hashAt(height);
+    if (held !== undefined || height !== this.chain.baseHeight - 1) return held;
+    return this.chain.get(this.chain.baseHeight)?.prevHash;
   }
 
   headerAt(height: number): ChainHeader | undefined {

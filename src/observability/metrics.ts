@@ -17,7 +17,7 @@ import type { RequestOutcome } from '../upstream/connection.js';
 import type { BreakerState } from '../upstream/health.js';
 import { UPSTREAM_STATES, type PoolObserver, type UpstreamState } from '../upstream/pool.js';
 import type { HubObserver } from '../subscriptions/hub.js';
-import type { CacheObserver } from '../cache/answer-cache.js';
+import { CACHED_KINDS, type CacheObserver, type CachedKind } from '../cache/answer-cache.js';
 import type { L2Observer, Tier } from '../cache/tiers.js';
 
 const PREFIX = 'electrum_gateway_';
@@ -171,6 +171,12 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     labelNames: ['upstream', 'method'],
     registers: [this.registry],
   });
+  private readonly cacheRejections = new Counter({
+    name: `${PREFIX}cache_rejected_total`,
+    help: 'Entries read back from a cache tier (Redis) that failed re-verification and were dropped, by tier and kind (header, transaction, merkle, id_from_pos, checkpoint)',
+    labelNames: ['tier', 'kind'],
+    registers: [this.registry],
+  });
   private readonly redisUpGauge = new Gauge({
     name: `${PREFIX}cache_redis_up`,
     help: '1 when the Redis cache tier is connected, 0 when it is down or not configured (with workers: 0 if any worker has lost it)',
@@ -194,6 +200,10 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
 
   coalesced(method: string): void {
     this.coalescedRequests.inc({ method });
+  }
+
+  cacheRejected(tier: Tier, kind: CachedKind): void {
+    this.cacheRejections.inc({ tier, kind });
   }
 
   verificationFailure(upstream: string, method: string): void {
@@ -265,6 +275,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     for (const reason of DISCONNECT_REASONS) this.disconnects.inc({ reason }, 0);
     for (const kind of ['headers', 'scripthash']) this.notifications.inc({ kind }, 0);
+    for (const kind of CACHED_KINDS) this.cacheRejections.inc({ tier: 'l2', kind }, 0);
   }
 
   /** The /metrics body. */

@@ -29,7 +29,7 @@ const HEADERS = 'blockchain.block.headers';
 const TX_GET = 'blockchain.transaction.get';
 const GET_MERKLE = 'blockchain.transaction.get_merkle';
 const ID_FROM_POS = 'blockchain.transaction.id_from_pos';
-const PREFIX = 'eg:regtest:';
+const PREFIX = 'eg:v2:regtest:';
 /** What a pool connection sends by itself: handshake, its headers subscription, pings. */
 const HOUSEKEEPING = new Set(['server.version', 'server.features', 'blockchain.headers.subscribe', 'server.ping']);
 

@@ -335,7 +335,7 @@ export class Simulator {
         return true;
       case 'sim.lie': {
         const k = a[0] ?? null;
-        if (k !== null && k !== 'header' && k !== 'merkle' && k !== 'tx') throw new Error('sim.lie: kind must be header, merkle, tx or null');
+        if (k !== null && k !== 'header' && k !== 'merkle' && k !== 'tx' && k !== 'deep-header' && k !== 'fork-header') throw new Error('sim.lie: kind must be header, merkle, tx, deep-header, fork-header or null');
         this.lie(k);
         return true;
       }

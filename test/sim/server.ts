@@ -20,7 +20,7 @@ import { parseTransaction, serializeTransaction, TxParseError, txid as txidOf } 
 import { statusHash } from '../../src/protocol/status.js';
 import { RejectError, REGTEST_BITS, type Chain } from './chain.js';
 
-export type LieKind = 'header' | 'merkle' | 'tx';
+export type LieKind = 'header' | 'merkle' | 'tx' | 'deep-header' | 'fork-header';
 
 export interface RpcErrorShape {
   code: number;
@@ -204,6 +204,46 @@ function lieHeader(hex: string): string {
   for (let nonce = h.nonce + 1; ; nonce++) {
     const candidate = serializeHeader({ ...h, nonce: nonce >>> 0 });
     if (BigInt('0x' + blockHash(candidate)) > target) return candidate.toString('hex');
+  }
+}
+
+/** 'deep-header' forges the headers at least this far below the tip; the recent ones stay honest. */
+export const DEEP_LIE_DEPTH = 1000;
+
+/** Another history from the regtest genesis: headers with valid proof of work, each linking to the last, none of them the real chain's. */
+const forgedChain: Buffer[] = [];
+
+function forgedHeader(height: number, genesis: Buffer): string {
+  if (height === 0) return genesis.toString('hex');
+  if (forgedChain.length === 0) forgedChain.push(genesis);
+  const target = bitsToTarget(REGTEST_BITS);
+  while (forgedChain.length <= height) {
+    const h = forgedChain.length;
+    const prev = forgedChain[h - 1]!;
+    const base = parseHeader(genesis);
+    const merkleRoot = blockHash(Buffer.from(`forged ${h}`.padEnd(80, '.')));
+    for (let nonce = 0; ; nonce++) {
+      const candidate = serializeHeader({ ...base, prevHash: blockHash(prev), merkleRoot, time: base.time + h * 600 + 7, nonce });
+      if (BigInt('0x' + blockHash(candidate)) <= target) {
+        forgedChain.push(candidate);
+        break;
+      }
+    }
+  }
+  return forgedChain[height]!.toString('hex');
+}
+
+/** 'fork-header' answers for the last this many blocks with another block at the same height. */
+export const FORK_LIE_DEPTH = 10;
+
+/** A competing block at the same height: same parent, another merkle root, proof of work ground anew. */
+function forkHeader(hex: string): string {
+  const h = parseHeader(Buffer.from(hex, 'hex'));
+  const merkleRoot = blockHash(Buffer.from(`fork of ${hex}`.slice(0, 80)));
+  const target = bitsToTarget(REGTEST_BITS);
+  for (let nonce = 0; ; nonce++) {
+    const candidate = serializeHeader({ ...h, merkleRoot, nonce });
+    if (BigInt('0x' + blockHash(candidate)) <= target) return candidate.toString('hex');
   }
 }
 
@@ -538,6 +578,8 @@ export class Session {
     const b = this.host.chain.block(height);
     if (!b) throw new RpcError(BAD_REQUEST, `height ${commas(height)} out of range`);
     const hex = b.header.toString('hex');
+    if (this.host.knobs.lie === 'deep-header' && height <= this.host.chain.tipHeight() - DEEP_LIE_DEPTH) return forgedHeader(height, this.host.chain.block(0)!.header);
+    if (this.host.knobs.lie === 'fork-header' && height > this.host.chain.tipHeight() - FORK_LIE_DEPTH) return forkHeader(hex);
     return this.host.knobs.lie === 'header' ? lieHeader(hex) : hex;
   }
 

@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from '../../src/cache/verify.js';
+import { linkedHeaders, verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from '../../src/cache/verify.js';
 import { networkByName } from '../../src/config/networks.js';
 import { merkle } from '../helpers/merkle.js';
 import { regtestHeaders } from '../helpers/regtest-headers.js';
@@ -335,5 +335,55 @@ describe('verifyTransaction', () => {
       [GENESIS_TX],
     ];
     for (const raw of bad) assert.notEqual(verifyTransaction(GENESIS_TXID, raw), null, String(raw).slice(0, 20));
+  });
+});
+
+describe('linkedHeaders: which headers are proven on the verified chain', () => {
+  const chain = regtestHeaders(60);
+  const hashes = chain.map(displayHash0);
+  const fork = regtestHeaders(60, 'another history');
+  /** The verified chain knows heights 40..60 (a tracker window), nothing below. */
+  const window = (h: number): string | undefined => (h >= 40 && h <= 60 ? hashes[h] : undefined);
+
+  function displayHash0(hex: string): string {
+    return displayHash(Buffer.from(hex, 'hex'));
+  }
+
+  it('a run inside the window is proven header by header', () => {
+    assert.deepEqual(linkedHeaders(45, chain.slice(45, 50), window), [true, true, true, true, true]);
+  });
+
+  it('a run below the window is proven by linking down from the lowest known block', () => {
+    // The block above the run (40) is known, so its prev-hash proves 39, which proves 38...
+    const below = (h: number): string | undefined => window(h) ?? (h === 39 ? Buffer.from(chain[40]!, 'hex').subarray(4, 36).reverse().toString('hex') : undefined);
+    assert.deepEqual(linkedHeaders(30, chain.slice(30, 40), below), new Array(10).fill(true));
+    assert.equal(linkedHeaders(30, chain.slice(30, 40), below).length, 10);
+  });
+
+  it('a run that nothing links to is not proven, however good its proof of work', () => {
+    assert.equal(verifyHeaders(REGTEST, 10, fork.slice(10, 20), () => undefined), null, 'the forged run verifies on its own');
+    assert.deepEqual(linkedHeaders(10, chain.slice(10, 20), window), new Array(10).fill(false), 'even the genuine run, unlinked');
+    assert.deepEqual(linkedHeaders(10, fork.slice(10, 20), window), new Array(10).fill(false));
+  });
+
+  it('a forged run ending where the window starts is refused, and so is everything it names below', () => {
+    const r = linkedHeaders(30, fork.slice(30, 41), window);
+    assert.deepEqual(r, new Array(11).fill(false));
+  });
+
+  it('a run straddling the window: proven down to a forged header, nothing below it', () => {
+    const mixed = chain.slice(30, 42);
+    mixed[5] = fork[35]!; // height 35 forged
+    const r = linkedHeaders(30, mixed, window);
+    // 40, 41 are the window's; 39..36 link down from them; 35 is not what 36 names, so 34..30 lose their link.
+    assert.deepEqual(r, [false, false, false, false, false, false, true, true, true, true, true, true]);
+  });
+
+  it('a hole breaks the chain of proof below it; malformed entries prove nothing', () => {
+    const holed: (string | undefined)[] = chain.slice(36, 42);
+    holed[2] = undefined; // height 38
+    const atAbove = (h: number): string | undefined => window(h) ?? (h === 39 ? hashes[39] : undefined);
+    assert.deepEqual(linkedHeaders(36, holed, atAbove), [false, false, false, true, true, true]);
+    assert.deepEqual(linkedHeaders(40, ['zz', 'ab'], window), [false, false]);
   });
 });

@@ -37,6 +37,7 @@ async function exercised(): Promise<GatewayMetrics> {
   m.cacheServedBytes(80);
   m.coalesced('blockchain.block.header');
   m.verificationFailure('a', 'blockchain.block.header');
+  m.cacheRejected('l2', 'header');
   m.redisUp(true);
   m.redisLatency(0.001);
   m.watchSubscriptions(() => ({ sessions: 3, upstream: 1 }));

@@ -13,7 +13,7 @@ import { LocalLedger, type CostLedger } from './limits/ledger.js';
 import { RedisLedger } from './limits/redis-ledger.js';
 import { startAdmin, type AdminServer } from './observability/admin.js';
 import { controlRoutes } from './observability/admin-routes.js';
-import { setLogLevel, type Logger } from './observability/logger.js';
+import { logLevelOf, setLogLevel, type Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { UPSTREAM_VERSIONS } from './protocol/methods.js';
 import { Router } from './routing/router.js';
@@ -198,7 +198,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       current = plan.effective;
       admission.resize(current.limits.maxSessions, current.limits.maxSessionsPerGroup);
       metrics.sessionsMax.set(current.limits.maxSessions);
+      // A level set through POST /log-level lasts until the reload: the configured one is back.
+      const levelBefore = logLevelOf(logger);
       setLogLevel(logger, current.logging.level);
+      const applied = levelBefore !== current.logging.level && !plan.applied.includes('logging.level') ? [...plan.applied, 'logging.level'] : plan.applied;
       const added = plan.addedUpstreams.filter((u) => !plan.removedUpstreams.includes(u.name));
       for (const u of added) pool.add(upstreamDefinition(u, current.pool.socks));
       // Removed upstreams are drained in the background: cordoned at once (subscriptions move now),
@@ -218,7 +221,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       const report: ReloadReport = {
         ok: true,
         errors: tlsError === null ? [] : [`TLS certificates not reloaded (the previous ones stay in use): ${tlsError}`],
-        applied: plan.applied,
+        applied,
         requiresRestart: plan.requiresRestart,
         upstreams: { added: plan.addedUpstreams.map((u) => u.name), removed: [...plan.removedUpstreams] },
       };

@@ -6,7 +6,8 @@
  *   electrum-gateway serve [--config FILE] [--listen URL]... [--upstream URL]...
  *                          [--network NAME] [--redis URL|none] [--admin HOST:PORT|none]
  *                          [--log-level LEVEL] [--drain-ms MS] [--workers N|auto]
- *   electrum-gateway ctl status|sessions|upstreams|... [--admin HOST:PORT] [--token T]
+ *   electrum-gateway ctl status|sessions|upstreams|cordon NAME|uncordon NAME|disconnect ID|
+ *                        log-level LEVEL|reload [--admin URL] [--token T|--token-file F] [--config FILE] [--json]
  *   electrum-gateway check-config FILE
  *
  * Unknown commands and flags are errors (exit 1). See docs/configuration.md.
@@ -17,9 +18,9 @@ import { LOG_LEVELS } from '../config/defaults.js';
 import { NETWORK_NAMES } from '../config/networks.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { checkConfig } from './check-config.js';
+import { ctl, CTL_ACTIONS, type CtlAction } from './ctl.js';
 import { overridesFromFlags, UsageError } from './overrides.js';
 import { PROGRAM } from './program.js';
-import { serve } from './serve.js';
 
 function fail(message: string): never {
   process.stderr.write(`${PROGRAM}: ${message}\nRun "${PROGRAM} --help" for usage.\n`);
@@ -106,6 +107,8 @@ export async function main(argv: readonly string[]): Promise<void> {
         if (workers !== undefined) overrides = { ...overrides, workers: String(workers) };
         const config = args.config;
         if (Array.isArray(config)) fail('--config given more than once; give it once');
+        // Loaded here, not at the top: ctl and check-config start faster without the whole gateway.
+        const { serve } = await import('./serve.js');
         await serve({ configFile: config ?? null, overrides });
       },
     )
@@ -125,7 +128,38 @@ export async function main(argv: readonly string[]): Promise<void> {
         process.exitCode = result.exitCode;
       },
     )
-    .demandCommand(1, 'name a command: serve or check-config')
+    .command(
+      'ctl <action> [target]',
+      'Talk to a running gateway\'s admin listener: status, sessions, upstreams, cordon NAME, uncordon NAME, disconnect ID, log-level LEVEL, reload',
+      (y) =>
+        y
+          .usage('Usage: $0 ctl <status|sessions|upstreams|cordon NAME|uncordon NAME|disconnect ID|log-level LEVEL|reload> [options]')
+          .positional('action', { type: 'string', choices: CTL_ACTIONS, describe: 'What to show or do', demandOption: true })
+          .positional('target', { type: 'string', describe: 'The upstream NAME, session ID or log LEVEL' })
+          .option('admin', { type: 'string', requiresArg: true, describe: 'Admin listener, http://HOST:PORT or HOST:PORT (default: the config\'s admin)' })
+          .option('token', { type: 'string', requiresArg: true, describe: 'Bearer token (default: the config\'s admin_token)' })
+          .option('token-file', { type: 'string', requiresArg: true, describe: 'File holding the bearer token' })
+          .option('config', { alias: 'c', type: 'string', requiresArg: true, describe: 'proxy.yaml to read the admin listener and token from (default ./proxy.yaml if present)' })
+          .option('json', { type: 'boolean', describe: 'Print the server\'s JSON instead of a table' }),
+      async (args) => {
+        for (const key of ['admin', 'token', 'token-file', 'config', 'target'] as const) {
+          if (Array.isArray(args[key])) fail(`--${key} given more than once; give it once`);
+        }
+        process.exitCode = await ctl(
+          {
+            action: args.action as CtlAction,
+            ...(args.target !== undefined ? { arg: String(args.target) } : {}),
+            ...(args.admin !== undefined ? { admin: args.admin } : {}),
+            ...(args.token !== undefined ? { token: args.token } : {}),
+            ...(args['token-file'] !== undefined ? { tokenFile: args['token-file'] } : {}),
+            ...(args.config !== undefined ? { config: args.config } : {}),
+            json: args.json === true,
+          },
+          { stdout: process.stdout, stderr: process.stderr },
+        );
+      },
+    )
+    .demandCommand(1, 'name a command: serve, check-config or ctl')
     .recommendCommands()
     .strict()
     .help()

@@ -9,7 +9,7 @@ describe('ctl tables', () => {
       ['a', 5, 'tcp://a:1'],
       ['longer-name', 1234, null],
     ]);
-    assert.equal(text, ['NAME         TIP  URL', 'a              5  tcp://a:1', 'longer-name 1234  -'].join('\n'));
+    assert.equal(text, ['NAME          TIP  URL', 'a               5  tcp://a:1', 'longer-name  1234  -'].join('\n'));
   });
 
   it('human ages and byte counts', () => {

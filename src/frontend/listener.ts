@@ -221,6 +221,8 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
     resumeIfClear();
   });
   stream.on('data', (chunk: Buffer) => {
+    // Every byte read is counted, also those of a line refused as oversize or not valid JSON.
+    deps.metrics.bytesReceived.inc({ listener: config.url }, chunk.length);
     for (const ev of framer.push(chunk)) {
       if (ev.kind === 'oversize') {
         session.rejectOversize(ev.bytes);
@@ -332,6 +334,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
   log.debug('websocket opened');
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    deps.metrics.bytesReceived.inc({ listener: config.url }, Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
     if (isBinary) {
       log.info('binary WebSocket frame; closing');
       ws.close(WS_UNSUPPORTED_DATA, 'send JSON-RPC as text frames');
@@ -351,7 +354,10 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
   ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
   ws.on('close', (code: number) => {
     // 1009: a frame over max_line_bytes, refused by ws itself.
-    if (code === 1009) deps.metrics.disconnects.inc({ reason: 'oversize' });
+    if (code === 1009) {
+      deps.metrics.disconnects.inc({ reason: 'oversize' });
+      deps.metrics.clientFrames.inc({ outcome: 'oversize' });
+    }
     sessions.delete(ws);
     deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
     session.detach();

@@ -204,19 +204,28 @@ export class Session implements Subscriber {
   }
 
   private processLine(line: Buffer): void {
+    // Bytes are counted in the metrics by the transport as it reads them (oversize lines included).
     this.bytesIn += line.length + 1;
     this.context.cost.bytesReceived(line.length + 1);
-    this.deps.metrics.bytesReceived.inc({ listener: this.context.listener }, line.length + 1);
     const msg = decodeLine(line);
     if (msg.kind === 'unparsable') {
+      this.refused('invalid_json', msg.error);
       this.context.cost.error();
       this.write(errorResponse(null, msg.error));
       return;
     }
     if (msg.kind === 'batch' && msg.items.length > this.deps.config.limits.maxBatch) {
+      const error = new RpcError(ErrorCode.INVALID_REQUEST, `batch too large (over ${this.deps.config.limits.maxBatch} requests)`);
+      this.refused('batch_too_large', error);
       this.context.cost.error();
-      this.write(errorResponse(null, new RpcError(ErrorCode.INVALID_REQUEST, `batch too large (over ${this.deps.config.limits.maxBatch} requests)`)));
+      this.write(errorResponse(null, error));
       return;
+    }
+    if (msg.kind === 'single' && msg.item.kind === 'invalid') {
+      // Its error reply and its client_requests_total count come from handleItem, as for a bad batch item.
+      this.deps.metrics.clientFrames.inc({ outcome: msg.item.error.message === 'batch is empty' ? 'empty_batch' : 'invalid_request' });
+    } else {
+      this.deps.metrics.clientFrames.inc({ outcome: 'ok' });
     }
     if (msg.kind === 'single') {
       this.track(this.handleItem(msg.item).then((r) => r && this.writeReplies([r], false)));
@@ -240,6 +249,7 @@ export class Session implements Subscriber {
     this.deps.metrics.disconnects.inc({ reason: 'oversize' });
     this.log.warn({ bytes }, 'request line too large; disconnecting');
     const error = new RpcError(ErrorCode.INVALID_REQUEST, `request too large (over ${this.deps.config.limits.maxLineBytes} bytes)`);
+    this.refused('oversize', error);
     void withTimeout(this.idle(), this.deps.config.limits.requestTimeoutMs).then(() => {
       this.write(errorResponse(null, error));
       this.end('oversize request');
@@ -302,9 +312,20 @@ export class Session implements Subscriber {
     if (this.backlog.length === 0) this.transport.resumeReading?.();
   }
 
+  /**
+   * Counts a line refused before any method ran: in client_frames_total by why, and in
+   * client_requests_total under the method "(invalid)", so error ratios include it.
+   */
+  private refused(outcome: 'invalid_json' | 'batch_too_large' | 'oversize', error: RpcError): void {
+    this.deps.metrics.clientFrames.inc({ outcome });
+    this.deps.metrics.clientRequests.inc({ method: INVALID_METHOD_LABEL, result: String(error.code) });
+    this.log.debug({ outcome, err: error.message }, 'request refused');
+  }
+
   private async handleItem(item: IncomingItem): Promise<Response | null> {
     if (item.kind === 'response') return null;
     if (item.kind === 'invalid') {
+      this.deps.metrics.clientRequests.inc({ method: INVALID_METHOD_LABEL, result: String(item.error.code) });
       this.context.cost.error();
       return errorResponse(item.id, item.error);
     }
@@ -563,6 +584,9 @@ export class Session implements Subscriber {
 }
 
 /** Metric label for a method: known names as they are, anything else folded so labels stay bounded. */
+/** The method label of requests refused before their method was known (bad JSON, bad shape). */
+const INVALID_METHOD_LABEL = '(invalid)';
+
 function lookupMethodName(method: string): string {
   return METHOD_NAMES.has(method) ? method : 'other';
 }

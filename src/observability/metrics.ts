@@ -106,6 +106,12 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     labelNames: ['listener'],
     registers: [this.registry],
   });
+  readonly clientFrames = new Counter({
+    name: `${PREFIX}client_frames_total`,
+    help: 'Lines (WebSocket messages) read from wallets, by outcome: ok (one request or a batch), invalid_json, invalid_request (not a request object, bad id, method or params), empty_batch, batch_too_large, oversize',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly disconnects = new Counter({
     name: `${PREFIX}client_disconnects_total`,
     help: 'Sessions the gateway closed or refused, by reason: hard_limit, oversize, idle, slow_reader, max_sessions, max_sessions_per_group, proxy_refused, version',

@@ -69,6 +69,9 @@ const DRAIN_BATCH_PAUSE_MS = 100;
 /** How often a drain looks whether every session has already left. */
 const DRAIN_POLL_MS = 100;
 
+/** How often, while an upstream is unreachable, an info line says the gateway is still retrying. */
+const RETRY_SUMMARY_INTERVAL_MS = 60_000;
+
 /** Largest message accepted from an upstream: above ElectrumX's 8.1 MB MAX_SEND so big answers pass. */
 const UPSTREAM_MAX_MESSAGE_BYTES = 16_000_000;
 
@@ -98,6 +101,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       pingIntervalMs: config.pool.pingIntervalMs,
       breaker: { failureThreshold: 5, cooldownMs: 10_000 },
       noUpstreamWaitMs: config.limits.noUpstreamWaitMs,
+      retrySummaryIntervalMs: RETRY_SUMMARY_INTERVAL_MS,
     },
     logger,
     metrics,

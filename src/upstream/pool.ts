@@ -53,6 +53,11 @@ export interface PoolOptions extends Omit<UpstreamConnectionOptions, 'logger'> {
    * it and tries another server instead of waiting out its whole timeout.
    */
   readonly noUpstreamWaitMs: number;
+  /**
+   * While some upstream is unreachable, a summary line at info this often says the
+   * gateway is still retrying (the per-upstream warning is logged only once); 0: never.
+   */
+  readonly retrySummaryIntervalMs?: number;
 }
 
 export interface HeaderTip {
@@ -129,6 +134,8 @@ class Upstream {
   readonly errors = new Ewma(0.1);
   tip: HeaderTip | null = null;
   failures = 0;
+  /** Why the last connection attempt failed, for the retry summary. */
+  lastError: string | null = null;
   endpointIndex = 0;
   wrongNetwork = false;
   everConnected = false;
@@ -172,6 +179,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   private readonly upstreams: Upstream[];
   private closed = false;
   private pingTimer: NodeJS.Timeout | null = null;
+  private summaryTimer: NodeJS.Timeout | null = null;
   /** The tip height the chain tracker has verified, once it has one. */
   private verifiedHeight: number | null = null;
 
@@ -190,6 +198,31 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     for (const u of this.upstreams) this.open(u);
     this.pingTimer = setInterval(() => this.pingAll(), this.opts.pingIntervalMs);
     this.pingTimer.unref();
+    const every = this.opts.retrySummaryIntervalMs ?? 0;
+    if (every > 0) {
+      this.summaryTimer = setInterval(() => this.logRetrySummary(), every);
+      this.summaryTimer.unref();
+    }
+  }
+
+  /** One info line naming every upstream still being retried, with its last error and next try. */
+  private logRetrySummary(): void {
+    const now = Date.now();
+    const unavailable = this.upstreams
+      .filter((u) => !u.removed && u.failures > 0 && u.openConns().length === 0)
+      .map((u) => {
+        const due = u.retryAt.filter((t): t is number => t !== null);
+        return {
+          name: u.name,
+          state: this.computeState(u, now),
+          failures: u.failures,
+          lastError: u.lastError,
+          nextRetryInMs: due.length > 0 ? Math.max(0, Math.min(...due) - now) : null,
+        };
+      });
+    if (unavailable.length === 0) return;
+    const available = this.upstreams.filter((u) => !u.removed && u.openConns().length > 0).length;
+    this.logger.info({ unavailable, available }, 'still retrying unavailable upstreams');
   }
 
   private open(u: Upstream): void {
@@ -570,6 +603,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     const wrongNetwork = err instanceof UpstreamError && err.kind === 'wrong-network';
     u.wrongNetwork = wrongNetwork;
     u.failures++;
+    u.lastError = err.message;
     // Try the other port (or address) of the same server next time; only once per failed endpoint,
     // or two connections failing on the same port at once would switch to the other and straight back.
     if (!wrongNetwork && u.def.endpoints.length > 1 && u.def.endpoints[u.endpointIndex] === endpoint) {
@@ -647,6 +681,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   close(): void {
     this.closed = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.summaryTimer) clearInterval(this.summaryTimer);
     for (const u of this.upstreams) {
       for (const t of u.timers) if (t) clearTimeout(t);
       for (const c of u.conns) c?.close();

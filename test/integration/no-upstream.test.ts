@@ -7,7 +7,11 @@
  * most, so an answer at all proves the gateway did not sit on the request.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { networkByName } from '../../src/config/networks.js';
+import { UpstreamPool } from '../../src/upstream/pool.js';
 import { Simulator } from '../sim/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
@@ -106,5 +110,48 @@ describe('no upstream can answer: the wallet hears it at once', () => {
     cleanups.push(() => sim.stop());
     const tip = (await answer) as { height: number };
     assert.equal(tip.height, 110);
+  });
+
+  it('while an upstream stays unreachable an info line keeps saying so, naming it, its error and its next retry', async () => {
+    const dead = await freePort();
+    const records: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) records.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const pool = new UpstreamPool(
+      [{ name: 'gone', endpoints: [{ name: 'gone', scheme: 'tcp', host: '127.0.0.1', port: dead }], weight: 1, maxConnections: 1, labels: {} }],
+      {
+        clientName: 'retry-summary-test',
+        protocolRange: ['1.4', '1.6'],
+        genesisHash: networkByName('regtest').genesisHash,
+        connectTimeoutMs: 1000,
+        maxMessageBytes: 1_000_000,
+        backoffBaseMs: 50,
+        backoffMaxMs: 400,
+        maxLagBlocks: 1,
+        pingIntervalMs: 60_000,
+        breaker: { failureThreshold: 5, cooldownMs: 1000 },
+        noUpstreamWaitMs: 100,
+        retrySummaryIntervalMs: 150,
+      },
+      pino({ level: 'info' }, sink),
+    );
+    pool.start();
+    cleanups.push(async () => pool.close());
+    const summaries = () => records.filter((r) => r.msg === 'still retrying unavailable upstreams');
+    await RpcClient.until(() => summaries().length >= 3, 'three retry summaries');
+    // The per-upstream warning came once; the summaries keep coming at info.
+    assert.equal(records.filter((r) => r.msg === 'upstream unavailable' && r.level === 40).length, 1);
+    const last = summaries().at(-1)! as { level: number; unavailable: { name: string; failures: number; lastError: string; nextRetryInMs: number | null }[]; available: number };
+    assert.equal(last.level, 30);
+    assert.equal(last.available, 0);
+    assert.equal(last.unavailable.length, 1);
+    assert.equal(last.unavailable[0]!.name, 'gone');
+    assert.ok(last.unavailable[0]!.failures >= 2);
+    assert.match(last.unavailable[0]!.lastError, /ECONNREFUSED|refused/i);
+    assert.equal(typeof last.unavailable[0]!.nextRetryInMs, 'number');
   });
 });

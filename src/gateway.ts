@@ -172,6 +172,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     : new LocalLedger(cost.decayPerSecond);
   if (!config.redis) metrics.ledgerState('local');
   const admission = new Admission(config.limits.maxSessions, config.limits.maxSessionsPerGroup);
+  let exemptFor = config.limits.exempt;
+  let exemptList = blockList(exemptFor, 'limits.exempt');
   const deps: ListenerDeps = {
     get config() {
       return current;
@@ -184,7 +186,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     admission,
     ledger,
     cost,
-    exempt: blockList(config.cost.exempt, 'cost.exempt'),
+    // limits.* apply live on reload, so the list is rebuilt when the configuration in force changes.
+    get exempt() {
+      if (exemptFor !== current.limits.exempt) {
+        exemptFor = current.limits.exempt;
+        exemptList = blockList(exemptFor, 'limits.exempt');
+      }
+      return exemptList;
+    },
   };
   const listeners: Listener[] = [];
   const reloadTls = (): void => {

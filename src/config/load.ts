@@ -343,13 +343,19 @@ function toGatewayConfig(
       problems.push(problemAt(ctx, ['upstreams', i], `${u.url}: ${(err as Error).message}`));
     }
   });
-  file.cost.exempt.forEach((cidr, i) => {
-    try {
-      blockList([cidr], 'cost.exempt');
-    } catch (err) {
-      problems.push(problemAt(ctx, ['cost', 'exempt', i], (err as Error).message));
-    }
-  });
+  // limits.exempt is the name operators of ElectrumX and Fulcrum look for; cost.exempt, the
+  // first spelling, is still read so that existing files keep working. Both are checked.
+  const exemptLists = [['limits', file.limits.exempt], ['cost', file.cost.exempt]] as const;
+  for (const [section, list] of exemptLists) {
+    list.forEach((cidr, i) => {
+      try {
+        blockList([cidr], `${section}.exempt`);
+      } catch (err) {
+        problems.push(problemAt(ctx, [section, 'exempt', i], (err as Error).message));
+      }
+    });
+  }
+  const exempt = [...new Set([...file.limits.exempt, ...file.cost.exempt])];
 
   const resolveFile = (value: string | null): string | null => {
     if (value === null) return null;
@@ -407,6 +413,7 @@ function toGatewayConfig(
       maxResponseBytes: file.limits.max_response_bytes,
       maxSubscriptionsPerSession: file.limits.max_subscriptions_per_session,
       maxSubscriptions: file.limits.max_subscriptions,
+      exempt,
     },
     cache: {
       minDepth: file.cache.min_depth,
@@ -430,7 +437,6 @@ function toGatewayConfig(
       decayPerSecond: file.cost.decay_per_second,
       errorCost: file.cost.error_cost,
       maxDelayMs: file.cost.max_delay_ms,
-      exempt: file.cost.exempt,
       sharedFailOpen: file.cost.shared_fail_open,
     },
     logging: { level: file.logging.level as LoggingConfig['level'] },

@@ -144,6 +144,7 @@ export const limitsSchema = z.strictObject({
   max_response_bytes: intIn(350_000, 1_000_000_000).default(DEFAULT_MAX_RESPONSE_BYTES),
   max_subscriptions_per_session: intIn(1, 100_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION),
   max_subscriptions: intIn(1, 1_000_000_000).default(DEFAULT_MAX_SUBSCRIPTIONS),
+  exempt: z.array(z.string().trim().min(1)).default([]),
 });
 
 export const cacheSchema = z.strictObject({

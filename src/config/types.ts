@@ -75,6 +75,11 @@ export interface LimitsConfig {
   readonly maxSubscriptionsPerSession: number;
   /** Unique scripthashes the gateway subscribes to upstream in all. */
   readonly maxSubscriptions: number;
+  /**
+   * CIDRs never charged, throttled nor held to the per-group cap (the operator's own wallets,
+   * monitoring, local testing): limits.exempt and the older cost.exempt, merged.
+   */
+  readonly exempt: readonly string[];
 }
 
 export interface CacheConfig {
@@ -116,8 +121,6 @@ export interface CostConfig {
   readonly errorCost: number;
   /** Delay at the hard limit; it scales from 0 at the soft limit. */
   readonly maxDelayMs: number;
-  /** CIDRs never charged (the operator's own wallets, monitoring). */
-  readonly exempt: readonly string[];
   /** With Redis configured and unreachable: true keeps serving on local accounting, false refuses requests. */
   readonly sharedFailOpen: boolean;
 }

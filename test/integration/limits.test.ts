@@ -223,8 +223,8 @@ describe('cost limits per listener, and exempt addresses', () => {
           { url: 'tcp://127.0.0.1:0', scheme: 'tcp', host: '127.0.0.1', port: 0, path: '/', options: {} },
           { url: 'tcp://127.0.0.1:0?soft_limit=10&hard_limit=100', scheme: 'tcp', host: '127.0.0.1', port: 0, path: '/', options: { soft_limit: '10', hard_limit: '100' } },
         ],
-        limits: { ...c.limits, maxSessionsPerGroup: 1 },
-        cost: { ...c.cost, softLimit: 1e6, hardLimit: 1e7, maxDelayMs: 10, exempt: ['127.0.9.0/24'] },
+        limits: { ...c.limits, maxSessionsPerGroup: 1, exempt: ['127.0.9.0/24'] },
+        cost: { ...c.cost, softLimit: 1e6, hardLimit: 1e7, maxDelayMs: 10 },
       }),
     });
     strictPort = gw.gateway.listeners[1]!.port;

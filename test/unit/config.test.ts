@@ -98,6 +98,7 @@ describe('defaults', () => {
       maxResponseBytes: 8_100_000,
       maxSubscriptionsPerSession: 75_000,
       maxSubscriptions: 10_000_000,
+      exempt: [],
     });
     assert.deepEqual(c.cache, { minDepth: 6, memoryBytes: 64 * 1024 * 1024, redisTimeoutMs: 50, perTipTtlMs: 30_000 });
     assert.deepEqual(c.pool, {
@@ -116,7 +117,6 @@ describe('defaults', () => {
       decayPerSecond: 1,
       errorCost: 100,
       maxDelayMs: 2500,
-      exempt: [],
       sharedFailOpen: true,
     });
     assert.deepEqual(c.logging, { level: 'info' });
@@ -336,6 +336,13 @@ describe('problems carry the path and line:column', () => {
   it('cost limits and exempt CIDRs', () => {
     oneProblem('cost:\n  soft_limit: 500\n  hard_limit: 400\n', 'cost.hard_limit', 3, 15, /hard_limit must be above soft_limit/);
     oneProblem('cost:\n  exempt: [10.0.0.0/33]\n', 'cost.exempt[0]', 2, 12, /bad prefix length/);
+    oneProblem('limits:\n  exempt: [127.0.0.1/8, ::1/200]\n', 'limits.exempt[1]', 2, 25, /prefix length/);
+  });
+
+  it('limits.exempt and the older cost.exempt are merged, each CIDR once', () => {
+    const c = ok('limits:\n  exempt: [127.0.0.0/8, ::1/128]\ncost:\n  exempt: [10.0.0.0/8, 127.0.0.0/8]\n');
+    assert.deepEqual(c.limits.exempt, ['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
+    assert.deepEqual(ok('cost:\n  exempt: [10.0.0.0/8]\n').limits.exempt, ['10.0.0.0/8']);
   });
 
   it('limits, logging and shutdown_grace_ms', () => {
@@ -538,6 +545,7 @@ describe('schema introspection', () => {
       'max_response_bytes',
       'max_subscriptions_per_session',
       'max_subscriptions',
+      'exempt',
     ]);
     assert.deepEqual(allowedKeysAt(['upstreams', 0]), ['url', 'name']);
     assert.deepEqual(allowedKeysAt(['server', 'hosts', 'x.example']), ['tcp_port', 'ssl_port', 'ws_port', 'wss_port']);

@@ -329,14 +329,15 @@ export class Session implements Subscriber {
       this.context.cost.error();
       return errorResponse(item.id, item.error);
     }
-    const id = item.kind === 'request' ? item.id : null;
+    const answered = item.kind === 'request';
+    const id = answered ? item.id : null;
     const method = lookupMethodName(item.method);
     const stopTimer = this.deps.metrics.clientRequestDuration.startTimer({ method });
     try {
       const result = await this.admitAndCall(item.method, item.params);
       stopTimer();
       this.deps.metrics.clientRequests.inc({ method, result: 'ok' });
-      return id === null ? null : resultResponse(id, result);
+      return answered ? resultResponse(id, result) : null;
     } catch (err) {
       this.context.cost.error();
       const rpcErr = toClientError(err);
@@ -345,7 +346,7 @@ export class Session implements Subscriber {
       if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
         this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');
       }
-      return id === null ? null : errorResponse(id, rpcErr);
+      return answered ? errorResponse(id, rpcErr) : null;
     }
   }
 

@@ -62,7 +62,12 @@ export type Params = readonly unknown[] | Readonly<Record<string, unknown>>;
 
 /** One element of what a client sent: a call, a notification, or something we must reject inline. */
 export type IncomingItem =
-  | { readonly kind: 'request'; readonly id: JsonRpcId; readonly method: string; readonly params: Params }
+  /**
+   * A call to answer. Its id may be null: JSON-RPC 2.0 makes a notification of a missing id
+   * only, so {"id": null} is a request whose answer carries id null (aiorpcx, and so ElectrumX,
+   * reads it as a notification and never answers; a client that sent it waits in vain).
+   */
+  | { readonly kind: 'request'; readonly id: JsonRpcId | null; readonly method: string; readonly params: Params }
   | { readonly kind: 'notification'; readonly method: string; readonly params: Params }
   | { readonly kind: 'invalid'; readonly id: JsonRpcId | null; readonly error: RpcError }
   /** A response object (clients do not call us back); ignored. */
@@ -107,12 +112,12 @@ function classifyItem(value: unknown): IncomingItem {
     return { kind: 'invalid', id: null, error: new RpcError(ErrorCode.INVALID_REQUEST, 'request object must be a dictionary') };
   }
   const o = value as Record<string, unknown>;
-  const hasId = 'id' in o && o.id !== null && o.id !== undefined;
+  const hasId = 'id' in o && o.id !== undefined;
   const id = o.id;
-  if (hasId && typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id))) {
+  if (hasId && id !== null && typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id))) {
     return { kind: 'invalid', id: null, error: new RpcError(ErrorCode.INVALID_REQUEST, `invalid "id": ${safeJson(id)}`) };
   }
-  const replyId = hasId ? (id as JsonRpcId) : null;
+  const replyId = hasId ? (id as JsonRpcId | null) : null;
   if (!('method' in o) && ('result' in o || 'error' in o)) return { kind: 'response' };
   if (typeof o.method !== 'string') {
     return { kind: 'invalid', id: replyId, error: new RpcError(ErrorCode.INVALID_REQUEST, 'method must be a string') };
@@ -124,7 +129,7 @@ function classifyItem(value: unknown): IncomingItem {
   else {
     return { kind: 'invalid', id: replyId, error: new RpcError(ErrorCode.INVALID_PARAMS, 'invalid request arguments: params must be an array or an object') };
   }
-  if (replyId === null) return { kind: 'notification', method: o.method, params };
+  if (!hasId) return { kind: 'notification', method: o.method, params };
   return { kind: 'request', id: replyId, method: o.method, params };
 }
 

@@ -384,10 +384,20 @@ describe('malformed input', () => {
     await c.close();
   });
 
+  it('a request with "id": null is answered with id null (JSON-RPC 2.0: only a missing id makes a notification)', async () => {
+    const c = await connect();
+    c.sendRaw('{"jsonrpc":"2.0","id":null,"method":"server.ping"}\n');
+    assert.deepEqual(await c.nextUnmatched(), { jsonrpc: '2.0', id: null, result: null });
+    c.sendRaw('{"jsonrpc":"2.0","id":null,"method":"no.such.method"}\n');
+    assert.deepEqual(await c.nextUnmatched(), { jsonrpc: '2.0', id: null, error: { code: -32601, message: 'unknown method "no.such.method"' } });
+    c.sendRaw('[{"jsonrpc":"2.0","id":null,"method":"server.ping"},{"jsonrpc":"2.0","method":"server.ping"}]\n');
+    assert.deepEqual(await c.nextUnmatched(), [{ jsonrpc: '2.0', id: null, result: null }], 'in a batch too; the notification beside it is not answered');
+    await c.close();
+  });
+
   it('client notifications and response objects get no reply', async () => {
     const c = await connect();
     c.notify('server.ping');
-    c.sendRaw('{"id":null,"method":"server.ping"}\n');
     c.sendRaw('{"id":9,"result":1}\n');
     c.notify('no.such.method');
     assert.equal(await c.request('server.ping', [], { id: 'last' }), null);
@@ -483,7 +493,7 @@ describe('batches', () => {
 
   it('a batch of notifications only gets no reply at all', async () => {
     const c = await connect();
-    c.sendRaw('[{"method":"server.ping"},{"id":null,"method":"server.ping"},{"method":"no.such"}]\n');
+    c.sendRaw('[{"method":"server.ping"},{"method":"no.such"}]\n');
     assert.equal(await c.request('server.ping', [], { id: 'after' }), null);
     assert.deepEqual(c.received, [{ jsonrpc: '2.0', id: 'after', result: null }]);
     await c.close();

@@ -89,10 +89,9 @@ describe('decodeLine: JSON-RPC 2.0 and the loose 1.0 forms', () => {
     }
   });
 
-  it('id null or missing makes a notification (no reply)', () => {
-    for (const text of ['{"id":null,"method":"server.ping","params":[]}', '{"method":"server.ping","params":[]}']) {
-      assert.deepEqual(single(decodeLine(line(text))), { kind: 'notification', method: 'server.ping', params: [] });
-    }
+  it('a missing id makes a notification (no reply); id null is a request answered with id null, as JSON-RPC 2.0 says', () => {
+    assert.deepEqual(single(decodeLine(line('{"method":"server.ping","params":[]}'))), { kind: 'notification', method: 'server.ping', params: [] });
+    assert.deepEqual(single(decodeLine(line('{"id":null,"method":"server.ping","params":[]}'))), { kind: 'request', id: null, method: 'server.ping', params: [] });
   });
 
   it('refuses ids that are neither string nor number with ElectrumX\'s message', () => {

@@ -7,7 +7,13 @@
  *   error) on an idempotent call is retried on another upstream within the
  *   wallet's deadline; definitive answers (bad params, unknown transaction)
  *   are returned as they are;
- * - a broadcast is retried only when it certainly never reached a server.
+ * - a broadcast is retried only when it certainly never reached a server;
+ * - a transaction looked up by hash goes first to the upstream that listed it
+ *   in a wallet's history, and "no such transaction" from one upstream is
+ *   asked of the others before the wallet hears it (upstreams see a new
+ *   transaction at different moments);
+ * - a merkle proof or id_from_pos at height H goes only to upstreams whose
+ *   tip reaches H.
  */
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { versionLess } from '../protocol/version.js';
@@ -15,6 +21,7 @@ import { UpstreamError, type UpstreamConnection } from '../upstream/connection.j
 import type { UpstreamPool } from '../upstream/pool.js';
 import { clientResult, upstreamCall } from './adapt.js';
 import { isHistoryTooLarge } from './legacy.js';
+import { isTxLookup, TxOrigins } from './tx-origin.js';
 
 /** Methods with side effects: never repeated unless the first attempt provably never reached a server. */
 const NOT_IDEMPOTENT = new Set(['blockchain.transaction.broadcast', 'blockchain.transaction.broadcast_package']);
@@ -47,6 +54,8 @@ export interface RouterOptions {
 export type Verifier = (canonical: unknown) => string | null | Promise<string | null>;
 
 export class Router {
+  private readonly origins = new TxOrigins();
+
   constructor(
     private readonly pool: UpstreamPool,
     private readonly opts: RouterOptions,
@@ -71,7 +80,10 @@ export class Router {
     const excludeConnections = new Set<UpstreamConnection>();
     const key = stickyKey(method, args);
     const placement = this.placement(method, args);
+    const prefer = this.origins.originOf(method, args);
     let lastError: unknown = null;
+    /** An upstream's "no such transaction": the answer if no other upstream knows it. */
+    let notFound: RpcError | null = null;
     if (method === 'blockchain.transaction.broadcast_package') {
       // Only 1.6 upstreams take packages: the others are left out of the choice, and with
       // none but them ready the wallet hears so at once (adapt's error for an old upstream).
@@ -83,9 +95,17 @@ export class Router {
     for (;;) {
       let conn: UpstreamConnection;
       try {
-        conn = await this.pool.acquire(deadline, { key, ...placement, excludeUpstreams, excludeConnections });
+        conn = await this.pool.acquire(deadline, {
+          key,
+          ...placement,
+          ...(prefer !== undefined ? { prefer } : {}),
+          // After a "not found", only upstreams up now are asked: waiting for one to reconnect would hold a definitive answer.
+          noWait: notFound !== null,
+          excludeUpstreams,
+          excludeConnections,
+        });
       } catch (err) {
-        throw toClientError(lastError ?? err);
+        throw toClientError(notFound ?? lastError ?? err);
       }
       const call = upstreamCall(method, args, conn.version!);
       const timeout = Math.max(1, Math.min(this.opts.attemptTimeoutMs, deadline - Date.now()));
@@ -103,11 +123,18 @@ export class Router {
           continue;
         }
         this.pool.recordSuccess(conn);
+        this.origins.learn(method, canonical, conn.name, this.pool.bestTipHeight());
         return clientResult(method, canonical, clientVersion);
       } catch (err) {
         const failure = classifyFailure(err);
         if (failure === 'definitive') {
           this.pool.recordSuccess(conn);
+          if (isTxLookup(method) && isUnknownTransaction(err) && Date.now() < deadline) {
+            // Not this upstream's fault, nor yet the answer: another may have seen the transaction.
+            notFound = err;
+            excludeUpstreams.add(conn.name);
+            continue;
+          }
           throw toClientError(err);
         }
         this.pool.recordFailure(conn, (err as Error).message);
@@ -125,6 +152,9 @@ export class Router {
 
 export function lastHeightAsked(method: string, args: readonly unknown[]): number | null {
   if (method === 'blockchain.block.header' && typeof args[0] === 'number') return args[0];
+  // A proof for a block the upstream has not got yet would be an error ("tx not in block"), not a proof.
+  if (method === 'blockchain.transaction.get_merkle' && typeof args[1] === 'number') return args[1];
+  if (method === 'blockchain.transaction.id_from_pos' && typeof args[0] === 'number') return args[0];
   if (method === 'blockchain.block.headers' && typeof args[0] === 'number' && typeof args[1] === 'number') return args[0] + Math.max(args[1], 1) - 1;
   return null;
 }
@@ -151,10 +181,19 @@ export function classifyFailure(err: unknown): 'definitive' | 'connection' | 'se
       return 'server';
     case ErrorCode.DAEMON_ERROR:
       // "No such mempool or blockchain transaction" (bitcoind -5) is an answer, not a failure.
-      return /no such mempool|not found|"code": ?-5\b|'code': ?-5\b/i.test(err.message) ? 'definitive' : 'server';
+      return isUnknownTransaction(err) ? 'definitive' : 'server';
     default:
       return 'definitive';
   }
+}
+
+/** bitcoind's -5 through ElectrumX ("daemon error: ... 'code': -5") or a server's own "not found". */
+export function isUnknownTransaction(err: unknown): err is RpcError {
+  return (
+    err instanceof RpcError &&
+    err.code === ErrorCode.DAEMON_ERROR &&
+    /no such mempool|not found|"code": ?-5\b|'code': ?-5\b/i.test(err.message)
+  );
 }
 
 /** What the wallet sees when the gateway could not get an answer. */

@@ -99,6 +99,10 @@ export interface AcquireOptions {
   readonly excludeConnections?: ReadonlySet<UpstreamConnection>;
   /** Only upstreams whose own tip reaches this height: a lagging server asked for headers it lacks answers short. */
   readonly minTipHeight?: number;
+  /** This upstream (by name), when it fits the request: the one that reported the transaction asked about. */
+  readonly prefer?: string;
+  /** Do not wait for an upstream to come up: settle for those fit now (asking others after an answer of "not found"). */
+  readonly noWait?: boolean;
 }
 
 export interface UpstreamStatus {
@@ -428,7 +432,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       const now = Date.now();
       const found = find(now);
       if (found !== null) return found;
-      if (this.closed || now >= deadline || !this.mayComeUp(options, horizon, now)) return null;
+      if (this.closed || options.noWait === true || now >= deadline || !this.mayComeUp(options, horizon, now)) return null;
       // Woken by any change, and at the horizon (a retry due later no longer counts).
       const wakeAt = now < horizon ? Math.min(deadline, horizon) : deadline;
       await new Promise<void>((resolve) => {
@@ -500,7 +504,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       const conn = conns.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
       candidates.push({ id: u.name, weight: u.def.weight, inFlight: u.inFlight(), latencyMs: u.latency.get(50), u, conn });
     }
-    const chosen = options.key !== undefined ? rendezvous(options.key, candidates) : leastLoaded(candidates);
+    const preferred = options.prefer !== undefined ? candidates.find((c) => c.id === options.prefer) : undefined;
+    const chosen = preferred ?? (options.key !== undefined ? rendezvous(options.key, candidates) : leastLoaded(candidates));
     if (!chosen) return null;
     chosen.u.breaker.beginProbe(now);
     return chosen.conn;

@@ -28,6 +28,13 @@ export interface SimulatorOptions {
   serverVersion?: string;
   /** Extension: accept sim.* control methods on the Electrum socket (main.ts turns this on). */
   controlMethods?: boolean;
+  /**
+   * Extension (peer discovery): reshapes server.features, e.g. into an ElectrumX or Fulcrum
+   * fixture or with a `hosts` that does not list the host it is reached at. Gets the sim's own answer.
+   */
+  features?: (base: Record<string, unknown>) => Record<string, unknown>;
+  /** Extension: what server.peers.subscribe answers ([ip, host, ["v1.4", "t50001"]] entries); default []. */
+  peers?: unknown[];
 }
 
 export interface HistoryItem {
@@ -55,7 +62,10 @@ export class Simulator {
   private boundPort: number;
   readonly genesisHash: string;
   private readonly chain: Chain;
-  private readonly opts: Required<Omit<SimulatorOptions, 'genesisHash' | 'port'>>;
+  private readonly opts: Required<Omit<SimulatorOptions, 'genesisHash' | 'port' | 'features' | 'peers'>>;
+  private peerList: unknown[];
+  /** Extension: the features argument of every server.add_peer call received. */
+  readonly addPeerCalls: unknown[] = [];
   private server: net.Server | null = null;
   private readonly sessions = new Set<Session>();
   private readonly requests: Record<string, number> = {};
@@ -90,6 +100,7 @@ export class Simulator {
     }
     this.chain = new Chain({ seed: this.opts.seed, initialBlocks: this.opts.initialBlocks });
     this.genesisHash = opts.genesisHash ?? this.chain.blockHash(0);
+    this.peerList = opts.peers ?? [];
     const self = this;
     this.hostApi = {
       chain: this.chain,
@@ -100,6 +111,13 @@ export class Simulator {
       host: this.host,
       port: () => self.boundPort,
       knobs: this.knobs,
+      ...(opts.features ? { featuresOverride: opts.features } : {}),
+      peerList: () => self.peerList,
+      addPeer: (features) => {
+        if (self.addPeerCalls.length < 1000) self.addPeerCalls.push(features);
+        // As an ElectrumX whose checks refuse it (the sim never verifies peers).
+        return false;
+      },
       countRequest: (method) => {
         self.requests[method] = (self.requests[method] ?? 0) + 1;
       },
@@ -243,6 +261,11 @@ export class Simulator {
   setMaxClientsPerIp(n: number): void {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`max clients per IP must be a non-negative integer, got ${n}`);
     this.maxClientsPerIp = n;
+  }
+
+  /** Extension: what server.peers.subscribe answers from now on. */
+  setPeers(list: unknown[]): void {
+    this.peerList = list;
   }
 
   // ---------------------------------------------------------------- lifecycle

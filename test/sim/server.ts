@@ -47,6 +47,12 @@ export interface SimHost {
   countRequest(method: string): void;
   /** Tell every session that the chain or mempool changed (after a broadcast). */
   afterChange(): void;
+  /** Extension (peer discovery): reshapes the server.features answer, e.g. to a real server's fixture. */
+  readonly featuresOverride?: (base: Record<string, unknown>) => Record<string, unknown>;
+  /** Extension: what server.peers.subscribe answers. */
+  peerList(): unknown[];
+  /** Extension: a server.add_peer call (recorded); its answer. */
+  addPeer(features: unknown): boolean;
   /** sim.* control methods, or undefined when the sim does not accept them. */
   control?: (method: string, args: unknown[] | Record<string, unknown>) => unknown;
 }
@@ -281,8 +287,8 @@ const BASE_METHODS: Record<string, MethodSpec> = {
   'server.banner': spec([], 0, (s) => `You are connected to an ${s.host.serverVersion} server (electrum-gateway simulator).`),
   'server.donation_address': spec([], 0, () => ''),
   'server.ping': spec([], 0, () => null),
-  'server.peers.subscribe': spec([], 0, () => []),
-  'server.add_peer': spec(['features'], 1, () => false),
+  'server.peers.subscribe': spec([], 0, (s) => s.host.peerList()),
+  'server.add_peer': spec(['features'], 1, (s, a) => s.host.addPeer(a[0])),
   'blockchain.headers.subscribe': spec([], 0, (s) => s.headersSubscribe()),
   'blockchain.block.header': spec(['height', 'cp_height'], 1, (s, a) => s.blockHeader(a[0], a[1] ?? 0)),
   'blockchain.block.headers': spec(['start_height', 'count', 'cp_height'], 2, (s, a) => s.blockHeaders(a[0], a[1], a[2] ?? 0)),
@@ -550,7 +556,7 @@ export class Session {
 
   features(): Record<string, unknown> {
     const port = this.host.port();
-    return {
+    const base = {
       hosts: { [this.host.host]: { tcp_port: port } },
       pruning: null,
       server_version: this.host.serverVersion,
@@ -560,6 +566,7 @@ export class Session {
       hash_function: 'sha256',
       services: [`tcp://${this.host.host}:${port}`],
     };
+    return this.host.featuresOverride ? this.host.featuresOverride(base) : base;
   }
 
   private tipResult(): { hex: string; height: number } {

@@ -24,6 +24,12 @@ import { SubscriptionHub } from './subscriptions/hub.js';
 import { upstreamDefinition } from './upstream/definitions.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { SERVER_SOFTWARE } from './version.js';
+import { defaultConfig } from './config/load.js';
+import { featureHosts, serverFeatures, selfPeers } from './frontend/local-methods.js';
+import { PeerManager, SYSTEM_CLOCK, type Clock } from './peers/manager.js';
+import { parsePeerEntry, type PeerPorts } from './peers/peer.js';
+import { probePeer, type ProbeTarget } from './peers/probe.js';
+import { PeersStore } from './peers/store.js';
 
 export interface BoundListener {
   readonly url: string;
@@ -41,6 +47,8 @@ export interface RunningGateway {
   readonly tracker: ChainTracker;
   /** The shared subscriptions (tests count what it holds). */
   readonly hub: SubscriptionHub;
+  /** Peer discovery, when discovery.enabled (tests drive it with their clock through runDue()). */
+  readonly peers: PeerManager | null;
   /** Re-reads every TLS listener's certificate and key. */
   reloadTls(): void;
   /**
@@ -80,6 +88,73 @@ export interface GatewayOptions {
   readonly loadConfig?: () => LoadResult;
   /** Under --workers N: the admin routes act through this (every worker) instead of this process alone. */
   readonly adminControl?: (local: AdminControl) => AdminControl;
+  /**
+   * The clock peer discovery's schedule reads. Given one, the gateway does not
+   * verify peers on its own: the caller (a test) advances its clock and calls
+   * peers.runDue().
+   */
+  readonly peersClock?: Clock;
+}
+
+/** The configured upstreams as the first peer candidates: host and ports, from the URL and its tcp_port/ssl_port options. */
+function upstreamSeeds(config: GatewayConfig): ProbeTarget[] {
+  return config.upstreams.map((u) => {
+    const ports: { -readonly [K in keyof PeerPorts]: number } = {};
+    ports[u.scheme === 'tls' ? 'ssl' : u.scheme] = u.port;
+    const o = u.options ?? {};
+    if (o.tcp_port !== undefined && u.scheme === 'tls') ports.tcp = Number(o.tcp_port);
+    if (o.ssl_port !== undefined && u.scheme === 'tcp') ports.ssl = Number(o.ssl_port);
+    return { host: u.host, ports };
+  });
+}
+
+function startPeers(config: GatewayConfig, logger: Logger, tracker: ChainTracker, metrics: GatewayMetrics, clock: Clock): PeerManager | null {
+  const discovery = config.discovery ?? defaultConfig().discovery!;
+  if (!discovery.enabled) return null;
+  const log = logger.child({ component: 'peers' });
+  const protocolRange: [string, string] = [UPSTREAM_VERSIONS[0], UPSTREAM_VERSIONS[UPSTREAM_VERSIONS.length - 1]!];
+  const selfHosts = Object.keys(featureHosts(config));
+  const publicSelf = selfPeers(config);
+  const ourFeatures = serverFeatures(config);
+  const hostsOf = ourFeatures.hosts as Record<string, Record<string, number>>;
+  return new PeerManager({
+    network: config.network,
+    discovery,
+    selfHosts,
+    store: discovery.peersFile ? new PeersStore(discovery.peersFile, config.network.name, log, () => clock.now()) : null,
+    clock,
+    logger: log,
+    onChange: (counts) => metrics.peerCounts(counts),
+    context: () => {
+      const tip = tracker.tip;
+      return {
+        ours: tip
+          ? { genesisHash: config.network.genesisHash, protocolMin: protocolRange[0], protocolMax: protocolRange[1], tipHeight: tip.height, hashAt: (h) => tracker.hashAt(h) }
+          : null,
+        announce:
+          discovery.announce && publicSelf.length > 0
+            ? {
+                features: ourFeatures,
+                // Listed under one of our names with the ports we report: nothing to announce.
+                listsUs: (list) =>
+                  list.some((entry) => {
+                    const p = parsePeerEntry(entry, config.network);
+                    const mine = p ? hostsOf[p.host] : undefined;
+                    return mine !== undefined && p!.ports.tcp === mine.tcp_port && p!.ports.ssl === mine.ssl_port;
+                  }),
+              }
+            : null,
+      };
+    },
+    probe: (target, ctx) =>
+      probePeer(target, ctx, {
+        clientName: SERVER_SOFTWARE,
+        protocolRange,
+        timeoutMs: discovery.verifyTimeoutMs,
+        maxMessageBytes: 1_000_000,
+        logger: log,
+      }),
+  });
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger, options: GatewayOptions = {}): Promise<RunningGateway> {
@@ -174,7 +249,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   const admission = new Admission(config.limits.maxSessions, config.limits.maxSessionsPerGroup);
   let exemptFor = config.limits.exempt;
   let exemptList = blockList(exemptFor, 'limits.exempt');
+  const peers = startPeers(config, logger, tracker, metrics, options.peersClock ?? SYSTEM_CLOCK);
   const deps: ListenerDeps = {
+    peers,
     get config() {
       return current;
     },
@@ -260,6 +337,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     reload,
   });
   pool.start();
+  await peers?.start(upstreamSeeds(config), options.peersClock === undefined);
 
   let draining = false;
   let admin: AdminServer | null = null;
@@ -287,7 +365,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
           }),
           ready: () => (draining ? { ready: false, why: 'draining' } : pool.ready().length > 0 ? { ready: true } : { ready: false, why: 'no upstream available' }),
           token: () => current.adminToken,
-          routes,
+          routes: [
+            ...routes,
+            {
+              method: 'GET',
+              path: '/peers',
+              // Under --workers N each worker runs its own discovery; this answers the one that took the request.
+              handle: async () =>
+                peers
+                  ? { status: 200, body: { network: config.network.name, tor: peers.tor ? `${peers.tor.host}:${peers.tor.port}` : null, counts: peers.counts(), peers: peers.table() } }
+                  : { status: 404, body: { error: 'peer discovery is off (discovery.enabled: false)' } },
+            },
+          ],
         },
         logger,
       );
@@ -298,6 +387,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       l.destroyAll();
     }
     await admin?.close();
+    await peers?.stop();
     pool.close();
     await ledger.close();
     await l2?.close();
@@ -331,6 +421,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       clearInterval(idleSweep);
       for (const l of listeners) l.destroyAll();
       await admin?.close();
+      // Saves the peers file a last time.
+      await peers?.stop();
       pool.close();
       await ledger.close();
       await l2?.close();
@@ -369,6 +461,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     pool,
     tracker,
     hub,
+    peers,
     reloadTls,
     reload,
     control,

@@ -9,6 +9,7 @@
  *   electrum-gateway ctl status|sessions|upstreams|cordon NAME|uncordon NAME|disconnect ID|
  *                        log-level LEVEL|reload [--admin URL] [--token T|--token-file F] [--config FILE] [--json]
  *   electrum-gateway check-config FILE
+ *   electrum-gateway peers [--config FILE] [--admin HOST:PORT] [--json]
  *
  * Unknown commands and flags are errors (exit 1). See docs/configuration.md.
  */
@@ -20,6 +21,7 @@ import { GATEWAY_VERSION } from '../version.js';
 import { checkConfig } from './check-config.js';
 import { ctl, CTL_ACTIONS, type CtlAction } from './ctl.js';
 import { overridesFromFlags, UsageError } from './overrides.js';
+import { peersCommand } from './peers.js';
 import { PROGRAM } from './program.js';
 
 function fail(message: string): never {
@@ -159,7 +161,22 @@ export async function main(argv: readonly string[]): Promise<void> {
         );
       },
     )
-    .demandCommand(1, 'name a command: serve, check-config or ctl')
+    .command(
+      'peers',
+      'Print the peer table of peer discovery: from the running instance (GET /peers), else from discovery.peers_file',
+      (y) =>
+        y
+          .usage('Usage: $0 peers [--config FILE] [--admin HOST:PORT] [--json]')
+          .option('config', { alias: 'c', type: 'string', describe: 'proxy.yaml naming the admin listener and the peers file', requiresArg: true })
+          .option('admin', { type: 'string', describe: "The instance's admin listener HOST:PORT (default: the config's admin)", requiresArg: true })
+          .option('json', { type: 'boolean', default: false, describe: 'Print the rows as JSON' }),
+      async (args) => {
+        const result = await peersCommand({ configFile: args.config ?? null, ...(args.admin !== undefined ? { admin: args.admin } : {}), json: args.json });
+        for (const line of result.lines) (result.exitCode === 0 ? process.stdout : process.stderr).write(`${line}\n`);
+        process.exitCode = result.exitCode;
+      },
+    )
+    .demandCommand(1, 'name a command: serve, check-config, ctl or peers')
     .recommendCommands()
     .strict()
     .help()

@@ -211,7 +211,7 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
       resumeReading: resumeIfClear,
     },
     log,
-    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}` },
+    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
   );
   sessions.set(stream, session);
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
@@ -328,7 +328,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
       },
     },
     log,
-    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}` },
+    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
   );
   sessions.set(ws, session);
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });

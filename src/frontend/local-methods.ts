@@ -52,12 +52,18 @@ export function renderBanner(template: string, config: GatewayConfig): string {
   return template.replace(/\$([A-Z_]+)/g, (whole, name: string) => vars[name] ?? whole);
 }
 
-/** Reads the banner file on every call so an operator's edit applies without a restart. */
-export async function serverBanner(config: GatewayConfig): Promise<string> {
-  let template = config.server.banner;
-  if (config.server.bannerFile) {
+/**
+ * Reads the banner file on every call so an operator's edit applies without a
+ * restart. A connection from the Tor proxy gets the Tor banner when one is set
+ * (discovery.tor_banner_file, else discovery.tor_banner), as ElectrumX does.
+ */
+export async function serverBanner(config: GatewayConfig, fromTor = false): Promise<string> {
+  const tor = fromTor ? config.discovery : undefined;
+  let template = tor?.torBanner ?? config.server.banner;
+  const file = tor?.torBannerFile ?? (tor?.torBanner != null ? null : config.server.bannerFile);
+  if (file) {
     try {
-      template = await readFile(config.server.bannerFile, 'utf8');
+      template = await readFile(file, 'utf8');
     } catch {
       // An unreadable file falls back to the configured text rather than failing the wallet.
     }
@@ -79,4 +85,24 @@ export function selfPeers(config: GatewayConfig): [string, string, string[]][] {
       if (ports.tcp_port !== undefined) features.push(`t${ports.tcp_port}`);
       return [host, host, features];
     });
+}
+
+/** What a session needs of peer discovery (src/peers/manager.ts implements it). */
+export interface LocalPeers {
+  /** Verified peers in server.peers.subscribe form; more onion peers for a connection from Tor. */
+  subscribeAnswer(fromTor: boolean): [string, string, string[]][];
+  /** server.add_peer from a connection at `caller`; `session` keys the per-session rate limit. */
+  addPeer(features: unknown, caller: string | undefined, session: object): Promise<boolean>;
+  isFromTor(address: string | undefined): boolean;
+}
+
+/**
+ * server.peers.subscribe: the gateway itself (its public server.hosts) and,
+ * with discovery on, the peers it verified in the last 24 hours.
+ */
+export function peersSubscribeAnswer(config: GatewayConfig, peers: LocalPeers | null, fromTor: boolean): [string, string, string[]][] {
+  const self = selfPeers(config);
+  if (!peers) return self;
+  const ours = new Set(self.map(([, host]) => host.toLowerCase()));
+  return [...self, ...peers.subscribeAnswer(fromTor).filter(([, host]) => !ours.has(host.toLowerCase()))];
 }

@@ -28,7 +28,7 @@ import type { Forwarder } from '../cache/answer-cache.js';
 import { classifyFailure, toClientError } from '../routing/router.js';
 import type { HeaderTip, Subscriber, SubscriptionHub } from '../subscriptions/hub.js';
 import { SERVER_SOFTWARE } from '../version.js';
-import { selfPeers, serverBanner, serverFeatures } from './local-methods.js';
+import { peersSubscribeAnswer, serverBanner, serverFeatures, type LocalPeers } from './local-methods.js';
 
 /** Until server.version says otherwise a session speaks the spec's default version. */
 const DEFAULT_VERSION = '1.4';
@@ -46,6 +46,8 @@ export interface SessionDeps {
   readonly logger: Logger;
   /** False while a shared cost budget is configured, unreachable, and configured to fail closed. */
   readonly costAccountingAvailable: () => boolean;
+  /** Peer discovery, when enabled: server.peers.subscribe, server.add_peer and the Tor banner. */
+  readonly peers?: LocalPeers | null;
 }
 
 /** What a session knows of where it came from. */
@@ -56,6 +58,8 @@ export interface SessionContext {
   readonly cost: SessionCost;
   /** The client's address:port, for the admin API's session list. */
   readonly peer?: string;
+  /** The client's address (after a PROXY header, the real client's): add_peer checks it, Tor is told by it. */
+  readonly remoteAddress?: string;
 }
 
 /** One session as the admin API lists it (GET /sessions). */
@@ -393,15 +397,16 @@ export class Session implements Subscriber {
       case 'server.features':
         return serverFeatures(config);
       case 'server.banner':
-        return serverBanner(config);
+        return serverBanner(config, this.fromTor());
       case 'server.donation_address':
         return config.server.donationAddress;
       case 'server.ping':
         return null;
       case 'server.peers.subscribe':
-        return selfPeers(config);
+        return peersSubscribeAnswer(config, this.deps.peers ?? null, this.fromTor());
       case 'server.add_peer':
-        return false;
+        // Its base cost (100, cost.ts) is charged before this runs: a session calling it in a loop meets the hard limit.
+        return this.deps.peers ? this.deps.peers.addPeer(args[0], this.context.remoteAddress, this) : false;
       case 'blockchain.headers.subscribe': {
         const form = headersForm(parseVersion(version)!, args[0]);
         const tip = await hub.subscribeHeaders(this, deadline);
@@ -463,6 +468,11 @@ export class Session implements Subscriber {
       default:
         return this.forward(method, args, version, deadline, validateForwarded);
     }
+  }
+
+  /** Whether this connection seems to come through our Tor proxy (its source is the proxy's address). */
+  private fromTor(): boolean {
+    return this.deps.peers?.isFromTor(this.context.remoteAddress) ?? false;
   }
 
   /** Forwards a canonical request; upstream errors come back in one normalised wording. */

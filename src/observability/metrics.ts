@@ -252,6 +252,19 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     });
   }
 
+  private readonly peersGauge = new Gauge({
+    name: `${PREFIX}peers`,
+    help: 'Peer servers known to discovery by state (new, good, stale, failing); good ones are reported to wallets',
+    labelNames: ['state'],
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+
+  /** The peer table's counts per state (src/peers/); the four states are the only label values. */
+  peerCounts(counts: Readonly<Record<string, number>>): void {
+    for (const [state, n] of Object.entries(counts)) this.peersGauge.set({ state }, n);
+  }
+
   ledgerState(state: 'local' | 'shared' | 'fallback'): void {
     for (const s of ['local', 'shared', 'fallback']) this.ledgerStateGauge.set({ state: s }, s === state ? 1 : 0);
   }

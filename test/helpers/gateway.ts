@@ -12,7 +12,7 @@ import { networkByName, type NetworkName } from '../../src/config/networks.js';
 import { defaultConfig } from '../../src/config/load.js';
 import type { GatewayConfig, UpstreamConfig } from '../../src/config/types.js';
 import { parseUpstreamUrl } from '../../src/config/urls.js';
-import { startGateway, type RunningGateway } from '../../src/gateway.js';
+import { startGateway, type RunningGateway, type GatewayOptions } from '../../src/gateway.js';
 import type { Logger } from '../../src/observability/logger.js';
 
 /**
@@ -37,6 +37,8 @@ export interface TestGatewayOptions {
   readonly tweak?: (config: GatewayConfig) => GatewayConfig;
   /** Start the admin HTTP listener on 127.0.0.1, port 0. */
   readonly admin?: boolean;
+  /** Passed to startGateway (e.g. the clock peer discovery reads). */
+  readonly startOptions?: GatewayOptions;
 }
 
 export interface HttpReply {
@@ -169,7 +171,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   const logger = opts.captureLogs
     ? captureLogger(opts.captureLogs === true ? 'debug' : opts.captureLogs, logs)
     : pino({ level: 'silent' });
-  const gateway = await startGateway(config, logger);
+  const gateway = await startGateway(config, logger, opts.startOptions);
   const listener = gateway.listeners[0];
   if (!listener) throw new Error('test gateway: no listener bound');
   let closed: Promise<void> | null = null;

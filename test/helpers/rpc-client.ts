@@ -95,9 +95,10 @@ export class RpcClient {
     socket.on('error', () => undefined);
   }
 
-  static connect(port: number, host = '127.0.0.1', timeoutMs = DEFAULT_TIMEOUT_MS): Promise<RpcClient> {
+  /** localAddress: the source address to connect from (e.g. 127.0.0.3, to look like another host). */
+  static connect(port: number, host = '127.0.0.1', timeoutMs = DEFAULT_TIMEOUT_MS, localAddress?: string): Promise<RpcClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = net.connect({ host, port, ...(localAddress !== undefined ? { localAddress } : {}) });
       socket.once('connect', () => {
         socket.off('error', reject);
         resolve(new RpcClient(socket, timeoutMs));

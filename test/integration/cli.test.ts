@@ -83,7 +83,7 @@ describe('electrum-gateway --help and --version', () => {
   it('no command, an unknown command or an unknown flag exits 1 with one clear line', async () => {
     const none = await run([]);
     assert.equal(none.code, 1);
-    assert.match(none.stderr, /^electrum-gateway: name a command: serve, check-config or ctl$/m);
+    assert.match(none.stderr, /^electrum-gateway: name a command: serve, check-config, ctl or peers$/m);
 
     const typo = await run(['serv']);
     assert.equal(typo.code, 1);

@@ -41,6 +41,7 @@ async function exercised(): Promise<GatewayMetrics> {
   m.redisUp(true);
   m.redisLatency(0.001);
   m.watchSubscriptions(() => ({ sessions: 3, upstream: 1 }));
+  m.peerCounts({ new: 1, good: 2, stale: 0, failing: 0 });
   return m;
 }
 

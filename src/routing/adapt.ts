@@ -8,24 +8,39 @@
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { orderHistory, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
+import type { Gap } from './gaps.js';
 
 export interface UpstreamCall {
   readonly method: string;
   readonly params: readonly unknown[];
-  /** Turns the upstream's answer into the canonical form; throws RpcError on a malformed answer. */
-  readonly toCanonical: (raw: unknown) => unknown;
+  /** A second request on the same connection whose answer the canonical form also needs. */
+  readonly also?: { readonly method: string; readonly params: readonly unknown[] };
+  /** Turns the upstream's answer (and the second one's) into the canonical form; throws RpcError on a malformed answer. */
+  readonly toCanonical: (raw: unknown, alsoRaw?: unknown) => unknown;
 }
 
 const identity = (raw: unknown): unknown => raw;
 const HEADER_HEX = 160;
 
-export function upstreamCall(method: string, args: readonly unknown[], upstreamVersion: string): UpstreamCall {
+/** Satoshis per vbyte to BTC per 1,000 vbytes, the unit of relayfee and mempool.get_info. */
+const SAT_PER_VB_IN_BTC_PER_KVB = 1e-5;
+
+export function upstreamCall(method: string, args: readonly unknown[], upstreamVersion: string, gaps: ReadonlySet<Gap> = NO_GAPS): UpstreamCall {
   const old = versionLess(upstreamVersion, '1.6');
   switch (method) {
     case 'blockchain.block.headers':
       return { method, params: args, toCanonical: canonicalHeaders };
-    case 'blockchain.scripthash.get_history':
     case 'blockchain.scripthash.get_mempool':
+      if (gaps.has('get_mempool')) {
+        // electrs: its history ends with the mempool entries (height 0 or -1, with their fee).
+        return {
+          method: 'blockchain.scripthash.get_history',
+          params: args,
+          toCanonical: (raw) => (canonicalHistory(method, raw) as StatusEntry[]).filter((e) => e.height <= 0),
+        };
+      }
+      return { method, params: args, toCanonical: (raw) => canonicalHistory(method, raw) };
+    case 'blockchain.scripthash.get_history':
       // 1.6 fixes the mempool order; 1.4 servers (electrs) may use another, so it is imposed here.
       return { method, params: args, toCanonical: (raw) => canonicalHistory(method, raw) };
     case 'blockchain.estimatefee':
@@ -39,8 +54,8 @@ export function upstreamCall(method: string, args: readonly unknown[], upstreamV
         ? {
             method: 'blockchain.relayfee',
             params: [],
-            // A 1.4 server only knows its relay fee; it is also the floor of the other two.
-            toCanonical: (raw) => ({ mempoolminfee: raw, minrelaytxfee: raw, incrementalrelayfee: raw }),
+            also: { method: 'mempool.get_fee_histogram', params: [] },
+            toCanonical: (raw, histogram) => mempoolInfoFromRelayFee(raw, histogram),
           }
         : { method, params: [], toCanonical: identity };
     case 'blockchain.transaction.broadcast_package':
@@ -51,6 +66,33 @@ export function upstreamCall(method: string, args: readonly unknown[], upstreamV
     default:
       return { method, params: args, toCanonical: identity };
   }
+}
+
+const NO_GAPS: ReadonlySet<Gap> = new Set();
+
+/**
+ * mempool.get_info for a server older than 1.6, which knows only its relay fee and its fee
+ * histogram. The relay fee stands for minrelaytxfee and incrementalrelayfee (bitcoind's
+ * defaults are equal). mempoolminfee must never be reported below the real one, or wallets
+ * would build transactions the mempool refuses: when bitcoind raises it, it has evicted
+ * everything below the new minimum less one increment, so the lowest fee rate still in the
+ * histogram plus one increment bounds it from above. The price is a floor at most one
+ * increment above the real one while the mempool is not full.
+ */
+export function mempoolInfoFromRelayFee(relayfee: unknown, histogram: unknown): Record<string, number> {
+  if (typeof relayfee !== 'number' || !Number.isFinite(relayfee) || relayfee < 0) {
+    throw malformed('blockchain.relayfee', 'not a non-negative number');
+  }
+  if (!Array.isArray(histogram)) throw malformed('mempool.get_fee_histogram', 'not a list');
+  let lowest: number | null = null;
+  for (const bin of histogram) {
+    if (!Array.isArray(bin) || typeof bin[0] !== 'number' || !Number.isFinite(bin[0]) || bin[0] < 0) {
+      throw malformed('mempool.get_fee_histogram', 'an entry that is not [fee_rate, vsize]');
+    }
+    lowest = lowest === null ? bin[0] : Math.min(lowest, bin[0]);
+  }
+  const floor = lowest === null ? relayfee : Math.max(relayfee, lowest * SAT_PER_VB_IN_BTC_PER_KVB + relayfee);
+  return { mempoolminfee: Math.round(floor * 1e8) / 1e8, minrelaytxfee: relayfee, incrementalrelayfee: relayfee };
 }
 
 export function clientResult(method: string, canonical: unknown, clientVersion: string): unknown {

@@ -22,6 +22,7 @@ import type { UpstreamPool } from '../upstream/pool.js';
 import { clientResult, upstreamCall } from './adapt.js';
 import { isHistoryTooLarge } from './legacy.js';
 import { isTxLookup, TxOrigins } from './tx-origin.js';
+import { gapNeeded, revealsGap, UpstreamGaps } from './gaps.js';
 
 /** Methods with side effects: never repeated unless the first attempt provably never reached a server. */
 const NOT_IDEMPOTENT = new Set(['blockchain.transaction.broadcast', 'blockchain.transaction.broadcast_package']);
@@ -55,6 +56,7 @@ export type Verifier = (canonical: unknown) => string | null | Promise<string | 
 
 export class Router {
   private readonly origins = new TxOrigins();
+  private readonly gaps = new UpstreamGaps();
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -84,6 +86,9 @@ export class Router {
     let lastError: unknown = null;
     /** An upstream's "no such transaction": the answer if no other upstream knows it. */
     let notFound: RpcError | null = null;
+    const gap = gapNeeded(method, args);
+    /** Upstreams left out because they lack what this request needs (cp_height): the error names it. */
+    let skippedForGap = false;
     if (method === 'blockchain.transaction.broadcast_package') {
       // Only 1.6 upstreams take packages: the others are left out of the choice, and with
       // none but them ready the wallet hears so at once (adapt's error for an old upstream).
@@ -91,6 +96,12 @@ export class Router {
       const old = ready.filter((c) => c.version !== null && versionLess(c.version, '1.6'));
       for (const c of old) excludeUpstreams.add(c.name);
       if (old.length > 0 && old.length === ready.length) upstreamCall(method, args, old[0]!.version!); // throws
+    }
+    if (method === 'mempool.get_info') {
+      // A 1.6 server reports the daemon's own figures; an older one's are derived (adapt.ts), so it is the fallback.
+      const ready = this.pool.ready();
+      const old = ready.filter((c) => c.version !== null && versionLess(c.version, '1.6'));
+      if (old.length < ready.length) for (const c of old) excludeUpstreams.add(c.name);
     }
     for (;;) {
       let conn: UpstreamConnection;
@@ -105,13 +116,25 @@ export class Router {
           excludeConnections,
         });
       } catch (err) {
+        if (skippedForGap && lastError === null && notFound === null) {
+          throw new RpcError(ErrorCode.UNAVAILABLE, `${method} with cp_height needs an upstream that serves checkpoint proofs (electrs does not); none is available`);
+        }
         throw toClientError(notFound ?? lastError ?? err);
       }
-      const call = upstreamCall(method, args, conn.version!);
+      const gaps = this.gaps.of(conn);
+      if (gap === 'cp_height' && gaps.has(gap)) {
+        excludeUpstreams.add(conn.name);
+        skippedForGap = true;
+        continue;
+      }
+      const call = upstreamCall(method, args, conn.version!, gaps);
       const timeout = Math.max(1, Math.min(this.opts.attemptTimeoutMs, deadline - Date.now()));
       try {
-        const raw = await conn.request(call.method, call.params, timeout);
-        const canonical = call.toCanonical(raw);
+        let raw: unknown;
+        let alsoRaw: unknown;
+        if (call.also === undefined) raw = await conn.request(call.method, call.params, timeout);
+        else [raw, alsoRaw] = await Promise.all([conn.request(call.method, call.params, timeout), conn.request(call.also.method, call.also.params, timeout)]);
+        const canonical = call.toCanonical(raw, alsoRaw);
         const wrong = verify ? await verify(canonical) : null;
         if (wrong !== null) {
           this.opts.onVerificationFailure?.(conn.name, method, wrong);
@@ -126,6 +149,16 @@ export class Router {
         this.origins.learn(method, canonical, conn.name, this.pool.bestTipHeight());
         return clientResult(method, canonical, clientVersion);
       } catch (err) {
+        if (gap !== null && !gaps.has(gap) && revealsGap(gap, err)) {
+          // The server lacks it though its version has it: asked again, translated (get_mempool) or elsewhere (cp_height).
+          this.gaps.learn(conn, gap);
+          this.pool.recordSuccess(conn);
+          if (gap === 'cp_height') {
+            excludeUpstreams.add(conn.name);
+            skippedForGap = true;
+          }
+          continue;
+        }
         const failure = classifyFailure(err);
         if (failure === 'definitive') {
           this.pool.recordSuccess(conn);

@@ -35,6 +35,13 @@ export interface SimulatorOptions {
   features?: (base: Record<string, unknown>) => Record<string, unknown>;
   /** Extension: what server.peers.subscribe answers ([ip, host, ["v1.4", "t50001"]] entries); default []. */
   peers?: unknown[];
+  /**
+   * Extension: 'electrs' serves what romanz/electrs 0.10 serves: protocol 1.4 only (the
+   * defaults of protocolMin/Max become 1.4), server_version "electrs/0.10.6", no
+   * blockchain.scripthash.get_mempool nor server.add_peer (-32601), and block.header(s)
+   * without cp_height (an extra argument is -32602). Default 'electrumx'.
+   */
+  flavor?: 'electrumx' | 'electrs';
 }
 
 export interface HistoryItem {
@@ -89,11 +96,12 @@ export class Simulator {
     this.opts = {
       host: this.host,
       protocolMin: opts.protocolMin ?? '1.4',
-      protocolMax: opts.protocolMax ?? '1.6',
+      protocolMax: opts.protocolMax ?? (opts.flavor === 'electrs' ? '1.4' : '1.6'),
       initialBlocks: opts.initialBlocks ?? 110,
       seed: opts.seed ?? 'electrum-gateway',
-      serverVersion: opts.serverVersion ?? DEFAULT_SERVER_VERSION,
+      serverVersion: opts.serverVersion ?? (opts.flavor === 'electrs' ? 'electrs/0.10.6' : DEFAULT_SERVER_VERSION),
       controlMethods: opts.controlMethods ?? false,
+      flavor: opts.flavor ?? 'electrumx',
     };
     if (!Number.isInteger(this.opts.initialBlocks) || this.opts.initialBlocks < 0) {
       throw new RangeError(`initialBlocks must be a non-negative integer, got ${this.opts.initialBlocks}`);
@@ -107,6 +115,7 @@ export class Simulator {
       serverVersion: this.opts.serverVersion,
       protocolMin: this.opts.protocolMin,
       protocolMax: this.opts.protocolMax,
+      flavor: this.opts.flavor,
       genesisHash: this.genesisHash,
       host: this.host,
       port: () => self.boundPort,

@@ -32,6 +32,7 @@ export interface SimHost {
   readonly serverVersion: string;
   readonly protocolMin: string;
   readonly protocolMax: string;
+  readonly flavor: 'electrumx' | 'electrs';
   readonly genesisHash: string;
   readonly host: string;
   port(): number;
@@ -316,10 +317,21 @@ const PRE16_METHODS: Record<string, MethodSpec> = {
   'blockchain.relayfee': spec([], 0, () => 0.00001),
 };
 
-function handlersFor(ptuple: Tuple): Record<string, MethodSpec> {
+/** What electrs 0.10 lacks or takes differently (its electrum.rs method table). */
+const ELECTRS_OVERRIDES: Record<string, MethodSpec> = {
+  'blockchain.block.header': spec(['height'], 1, (s, a) => s.blockHeader(a[0], 0)),
+  'blockchain.block.headers': spec(['start_height', 'count'], 2, (s, a) => s.blockHeaders(a[0], a[1], 0)),
+};
+const ELECTRS_MISSING = ['blockchain.scripthash.get_mempool', 'server.add_peer'];
+
+function handlersFor(ptuple: Tuple, flavor: SimHost['flavor'] = 'electrumx'): Record<string, MethodSpec> {
   const h: Record<string, MethodSpec> = { ...BASE_METHODS };
   if (cmpTuple(ptuple, [1, 4, 2]) >= 0) Object.assign(h, UNSUBSCRIBE);
   Object.assign(h, cmpTuple(ptuple, [1, 6]) >= 0 ? V16_METHODS : PRE16_METHODS);
+  if (flavor === 'electrs') {
+    Object.assign(h, ELECTRS_OVERRIDES);
+    for (const m of ELECTRS_MISSING) delete h[m];
+  }
   return h;
 }
 
@@ -376,7 +388,7 @@ export class Session {
   ) {
     this.strict = cmpTuple(protocolTuple(host.protocolMax), [1, 6]) >= 0;
     this.ptuple = protocolTuple(host.protocolMin);
-    this.handlers = handlersFor(this.ptuple);
+    this.handlers = handlersFor(this.ptuple, host.flavor);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined);
@@ -545,7 +557,7 @@ export class Session {
       throw new RpcError(BAD_REQUEST, `unsupported protocol version: ${pyStr(protocolVersion)}`, true);
     }
     this.ptuple = result;
-    this.handlers = handlersFor(result);
+    this.handlers = handlersFor(result, this.host.flavor);
     return [this.host.serverVersion, versionString(result)];
   }
 

@@ -73,10 +73,11 @@ describe('relayfee <-> mempool.get_info', () => {
     assert.equal(result, 0.00001);
   });
 
-  it('a 1.6 client\'s mempool.get_info on a 1.4 upstream is built from relayfee', () => {
-    const { sent, result } = roundTrip('mempool.get_info', [], '1.4', '1.6', 0.00001);
-    assert.deepEqual(sent, { method: 'blockchain.relayfee', params: [] });
-    assert.deepEqual(result, { mempoolminfee: 0.00001, minrelaytxfee: 0.00001, incrementalrelayfee: 0.00001 });
+  it('a 1.6 client\'s mempool.get_info on a 1.4 upstream is built from relayfee and the fee histogram', () => {
+    const call = upstreamCall('mempool.get_info', [], '1.4');
+    assert.deepEqual({ method: call.method, params: call.params }, { method: 'blockchain.relayfee', params: [] });
+    assert.deepEqual(call.also, { method: 'mempool.get_fee_histogram', params: [] });
+    assert.deepEqual(call.toCanonical(0.00001, []), { mempoolminfee: 0.00001, minrelaytxfee: 0.00001, incrementalrelayfee: 0.00001 });
   });
 
   it('mempool.get_info on a 1.6 upstream is passed through whole', () => {

@@ -67,7 +67,8 @@ export class TransportError extends Error {
 
 export async function openChannel(target: TransportTarget, opts: ChannelOptions): Promise<MessageChannel> {
   const deadline = Date.now() + opts.connectTimeoutMs;
-  const raw = await withDeadline(connectRaw(target, deadline), deadline, `connect to ${target.host}:${target.port}`);
+  // A connect that completes after its deadline would otherwise leave an open socket nobody holds.
+  const raw = await withDeadline(connectRaw(target, deadline), deadline, `connect to ${target.host}:${target.port}`, (late) => late.destroy());
   const via = target.socks ? ` via socks${target.socks.version} ${target.socks.host}:${target.socks.port}` : '';
   if (target.scheme === 'ws' || target.scheme === 'wss') {
     return withDeadline(openWebSocket(target, raw, opts), deadline, `websocket handshake with ${target.host}:${target.port}`).catch((err) => {
@@ -244,14 +245,23 @@ class WebSocketChannel extends EventEmitter<MessageChannelEvents> implements Mes
   }
 }
 
-async function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
+/**
+ * `p`, or a TransportError once `deadline` passes. What `p` yields after losing the race is
+ * handed to `discard` (a socket to destroy): nobody else will ever hold it.
+ */
+export async function withDeadline<T>(p: Promise<T>, deadline: number, what: string, discard?: (late: T) => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TransportError(`${what} timed out`)), Math.max(1, deadline - Date.now()));
+    timer = setTimeout(() => {
+      timedOut = true;
+      reject(new TransportError(`${what} timed out`));
+    }, Math.max(1, deadline - Date.now()));
   });
   try {
     return await Promise.race([p, timeout]);
   } finally {
     clearTimeout(timer);
+    if (timedOut) p.then((late) => discard?.(late), () => undefined);
   }
 }

@@ -203,6 +203,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       get maxTotal() {
         return current.limits.maxSubscriptions;
       },
+      resubscribeConcurrency: config.pool.resubscribeConcurrency,
+      resubscribePerSecond: config.pool.resubscribePerSecond,
     },
     logger,
     metrics,

@@ -92,6 +92,12 @@ export const DEFAULT_PING_INTERVAL_MS = 60_000;
 export const DEFAULT_QUARANTINE_MS = 600_000;
 /** Deepest reorg followed; Fulcrum's max_reorg is 100. */
 export const DEFAULT_MAX_REORG_DEPTH = 100;
+/**
+ * Subscriptions moved off a lost upstream at once, and per second: 25,000 (one connection's
+ * worth) move in about 12 s without arriving at the next server as one flood of requests.
+ */
+export const DEFAULT_RESUBSCRIBE_CONCURRENCY = 100;
+export const DEFAULT_RESUBSCRIBE_PER_SECOND = 2000;
 
 /** Blocks below the tip before an answer about a block may be cached; 6 is the usual finality rule of thumb. */
 export const DEFAULT_CACHE_MIN_DEPTH = 6;

@@ -428,6 +428,8 @@ function toGatewayConfig(
       pingIntervalMs: file.pool.ping_interval_ms,
       quarantineMs: file.pool.quarantine_ms,
       maxReorgDepth: file.pool.max_reorg_depth,
+      resubscribeConcurrency: file.pool.resubscribe_concurrency,
+      resubscribePerSecond: file.pool.resubscribe_per_second,
       socks: file.pool.socks,
     },
     cost: {

@@ -51,6 +51,8 @@ DEFAULT_MAX_DELAY_MS,
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_QUARANTINE_MS,
   DEFAULT_MAX_REORG_DEPTH,
+  DEFAULT_RESUBSCRIBE_CONCURRENCY,
+  DEFAULT_RESUBSCRIBE_PER_SECOND,
   DEFAULT_CACHE_MIN_DEPTH,
   DEFAULT_CACHE_MEMORY_BYTES,
   DEFAULT_CACHE_REDIS_TIMEOUT_MS,
@@ -161,6 +163,8 @@ export const poolSchema = z.strictObject({
   ping_interval_ms: intIn(1000, 3_600_000).default(DEFAULT_PING_INTERVAL_MS),
   quarantine_ms: intIn(0, 86_400_000).default(DEFAULT_QUARANTINE_MS),
   max_reorg_depth: intIn(1, 10_000).default(DEFAULT_MAX_REORG_DEPTH),
+  resubscribe_concurrency: intIn(1, 100_000).default(DEFAULT_RESUBSCRIBE_CONCURRENCY),
+  resubscribe_per_second: intIn(1, 1_000_000).default(DEFAULT_RESUBSCRIBE_PER_SECOND),
   socks: z.string().trim().min(1).nullable().default(null),
 });
 

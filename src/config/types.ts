@@ -105,6 +105,10 @@ export interface PoolConfig {
   readonly quarantineMs: number;
   /** Deepest reorg the chain tracker follows. */
   readonly maxReorgDepth: number;
+  /** Subscriptions moved to another upstream at once after theirs was lost. */
+  readonly resubscribeConcurrency: number;
+  /** Such moves started per second at most. */
+  readonly resubscribePerSecond: number;
   /** SOCKS proxy every upstream without its own socks= option goes through (e.g. Tor), or null. */
   readonly socks: string | null;
 }

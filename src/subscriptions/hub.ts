@@ -15,6 +15,7 @@
  */
 import type { ChainTracker } from '../chain/tracker.js';
 import { classifyFailure } from '../routing/router.js';
+import { Pacer } from './pacer.js';
 import type { Logger } from '../observability/logger.js';
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { canonicalStatus, type StatusEntry } from '../protocol/status.js';
@@ -35,6 +36,10 @@ export interface HubOptions {
   readonly maxPerConnection: number;
   /** Unique scripthashes the gateway subscribes to in all. */
   readonly maxTotal: number;
+  /** Subscriptions being moved to another upstream at once (pool.resubscribe_concurrency). */
+  readonly resubscribeConcurrency: number;
+  /** Moves started per second at most (pool.resubscribe_per_second). */
+  readonly resubscribePerSecond: number;
 }
 
 /** What the metrics room learns from the hub. */
@@ -69,6 +74,8 @@ export class SubscriptionHub {
   private readonly perConnection = new Map<UpstreamConnection, number>();
   /** Scripthashes with subscribers but no upstream subscription: no upstream could take them yet. */
   private readonly orphans = new Set<string>();
+  /** Subscriptions that lost their upstream, moved to another at a bounded pace. */
+  private readonly mover: Pacer;
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -77,6 +84,7 @@ export class SubscriptionHub {
     private readonly logger: Logger,
     private readonly observer?: HubObserver,
   ) {
+    this.mover = new Pacer({ concurrency: opts.resubscribeConcurrency, perSecond: opts.resubscribePerSecond });
     pool.on('ready', () => this.adoptOrphans());
     // An upstream catching up or leaving quarantine shows as a change, not a new connection.
     pool.on('change', () => this.adoptOrphans());
@@ -84,6 +92,11 @@ export class SubscriptionHub {
     pool.on('unserving', (name) => this.moveOff((c) => c.name === name, name));
     pool.on('notification', (conn, method, params) => this.onNotification(conn, method, params));
     tracker.on('tip', (tip) => this.fanOutTip(tip));
+  }
+
+  /** Subscriptions waiting for their turn to move to another upstream, and those moving now. */
+  get moves(): { readonly queued: number; readonly active: number } {
+    return { queued: this.mover.queued, active: this.mover.active };
   }
 
   /** Unique scripthashes with an upstream subscription (or one being made). */
@@ -324,13 +337,24 @@ export class SubscriptionHub {
     }
   }
 
+  /** Queues the move: its wallets keep their last status meanwhile, and get any change once it is made. */
   private resubscribe(scripthash: string, entry: ScripthashEntry): void {
     if (this.pool.ready().length === 0) {
       this.orphans.add(scripthash); // picked up again when an upstream comes up
       return;
     }
+    this.mover.add(scripthash, () => this.moveNow(scripthash, entry));
+  }
+
+  private moveNow(scripthash: string, entry: ScripthashEntry): Promise<void> {
+    // Its last wallet left while it waited, it was subscribed again meanwhile, or it is being subscribed.
+    if (this.scripthashes.get(scripthash) !== entry || entry.conn || entry.inflight) return Promise.resolve();
+    if (this.pool.ready().length === 0) {
+      this.orphans.add(scripthash);
+      return Promise.resolve();
+    }
     const previous = entry.status;
-    this.subscribeUpstream(scripthash, entry, Date.now() + this.opts.requestTimeoutMs)
+    return this.subscribeUpstream(scripthash, entry, Date.now() + this.opts.requestTimeoutMs)
       .then((status) => {
         if (status !== previous) this.fanOut(scripthash, entry);
       })

@@ -27,8 +27,17 @@ export interface UpstreamConnectionOptions {
   readonly connectTimeoutMs: number;
   /** Largest reply accepted from the upstream. */
   readonly maxMessageBytes: number;
+  /**
+   * Requests written and not yet answered, at most; later ones wait here, in order, within
+   * their own timeout. A server processes a session's requests a few at a time (ElectrumX
+   * 10 at first, fewer as its cost climbs) and may hang up on one that floods it.
+   */
+  readonly maxInFlight?: number;
   readonly logger: Logger;
 }
+
+/** Requests one connection has written and not yet had answered, unless configured (upstream option max_in_flight). */
+export const DEFAULT_MAX_IN_FLIGHT = 100;
 
 /** Why a request or connection failed; lets the pool tell a dead server from a misconfigured one. */
 export class UpstreamError extends Error {
@@ -45,6 +54,8 @@ export class UpstreamError extends Error {
 
 interface Pending {
   readonly method: string;
+  /** Kept until it is written: a request waiting for a free slot is sent later. */
+  params: readonly unknown[] | null;
   readonly started: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
@@ -68,6 +79,8 @@ export interface UpstreamConnectionEvents {
 export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private channel: MessageChannel | null = null;
   private readonly pending = new Map<number, Pending>();
+  /** Requests waiting for a slot under maxInFlight, oldest first (a Map keeps insertion order). */
+  private readonly waiting = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
   /** The version the upstream agreed to speak; set once the handshake is done. */
@@ -98,8 +111,9 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     return !this.closed && this.channel !== null && this.version !== null;
   }
 
+  /** Requests sent or waiting to be: the load the pool balances on. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.waiting.size;
   }
 
   /** Connects, negotiates the version and checks the network. Rejects with UpstreamError or the server's RpcError. */
@@ -148,21 +162,47 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const entry: Pending = { method, started: performance.now(), resolve, reject, timer: null };
+      const entry: Pending = { method, params, started: performance.now(), resolve, reject, timer: null };
       entry.timer = setTimeout(() => {
+        if (this.waiting.delete(id)) {
+          this.report(entry, 'timeout');
+          reject(new UpstreamError('timeout', `${method} timed out after ${timeoutMs} ms waiting for one of ${this.maxInFlight} request slots`, true));
+          return;
+        }
         this.pending.delete(id);
         this.report(entry, 'timeout');
         reject(new UpstreamError('timeout', `${method} timed out after ${timeoutMs} ms`));
+        this.sendWaiting();
       }, timeoutMs);
-      this.pending.set(id, entry);
-      const message = { jsonrpc: '2.0', id, method, params };
-      // With several requests in flight the server's buffer fills by itself; the filler is for the lone request.
-      if (this.padded && this.pending.size <= FILLER_MAX_IN_FLIGHT) {
-        this.channel!.send(JSON.stringify([message, { jsonrpc: '2.0', id: `filler-${++this.fillers}`, method: 'blockchain.block.headers', params: [0, FILLER_HEADERS] }]));
-      } else {
-        this.channel!.send(JSON.stringify(message));
-      }
+      if (this.pending.size >= this.maxInFlight) this.waiting.set(id, entry);
+      else this.write(id, entry);
     });
+  }
+
+  private get maxInFlight(): number {
+    return this.opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  }
+
+  private write(id: number, entry: Pending): void {
+    const message = { jsonrpc: '2.0', id, method: entry.method, params: entry.params };
+    entry.params = null;
+    this.pending.set(id, entry);
+    // With several requests in flight the server's buffer fills by itself; the filler is for the lone request.
+    if (this.padded && this.pending.size <= FILLER_MAX_IN_FLIGHT) {
+      this.channel!.send(JSON.stringify([message, { jsonrpc: '2.0', id: `filler-${++this.fillers}`, method: 'blockchain.block.headers', params: [0, FILLER_HEADERS] }]));
+    } else {
+      this.channel!.send(JSON.stringify(message));
+    }
+  }
+
+  /** Writes waiting requests while slots are free. */
+  private sendWaiting(): void {
+    if (this.closed) return;
+    for (const [id, entry] of this.waiting) {
+      if (this.pending.size >= this.maxInFlight) return;
+      this.waiting.delete(id);
+      this.write(id, entry);
+    }
   }
 
   private onText(text: string): void {
@@ -188,6 +228,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (!entry) return; // a reply after its timeout
     this.pending.delete(m.id);
     if (entry.timer) clearTimeout(entry.timer);
+    if (this.waiting.size > 0) this.sendWaiting();
     if ('error' in m && m.error !== null && m.error !== undefined) {
       this.report(entry, 'error');
       entry.reject(RpcError.from(m.error));
@@ -217,6 +258,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       p.reject(reason ?? new UpstreamError('closed', 'upstream connection closed'));
     }
     this.pending.clear();
+    // Never written: safe to send elsewhere, broadcasts included.
+    for (const [, p] of this.waiting) {
+      if (p.timer) clearTimeout(p.timer);
+      this.report(p, 'closed');
+      p.reject(new UpstreamError('closed', 'upstream connection closed before the request was sent', true));
+    }
+    this.waiting.clear();
     this.emit('close', reason);
   }
 

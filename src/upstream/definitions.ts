@@ -11,11 +11,13 @@
  *   ...?socks=socks5://[USER:PASS@]HOST:PORT  reach it through SOCKS (socks4://, socks4a:// too)
  *   ...?weight=N                     relative share of traffic (default 1)
  *   ...?max_connections=N            connections kept open to it (default 2)
+ *   ...?max_in_flight=N              requests written and unanswered per connection (default 100);
+ *                                    later ones wait in the gateway, in order, within their timeout
  *   ...?labels=k:v,k2:v2             free-form labels shown on /status
  */
 import { readFileSync } from 'node:fs';
 import type { UpstreamConfig } from '../config/types.js';
-import type { UpstreamEndpoint } from './connection.js';
+import { DEFAULT_MAX_IN_FLIGHT, type UpstreamEndpoint } from './connection.js';
 import type { UpstreamDefinition } from './pool.js';
 import type { SocksProxyConfig, TlsClientConfig } from './transport.js';
 
@@ -29,10 +31,11 @@ export interface UpstreamOptions {
   readonly socks?: SocksProxyConfig;
   readonly weight: number;
   readonly maxConnections: number;
+  readonly maxInFlight: number;
   readonly labels: Readonly<Record<string, string>>;
 }
 
-const KNOWN = ['ca', 'insecure', 'ssl_port', 'tcp_port', 'socks', 'weight', 'max_connections', 'labels'];
+const KNOWN = ['ca', 'insecure', 'ssl_port', 'tcp_port', 'socks', 'weight', 'max_connections', 'max_in_flight', 'labels'];
 
 /** Validates the query options of one upstream URL; throws Error with an operator-facing message. */
 export function parseUpstreamOptions(options: Readonly<Record<string, string>>, globalSocks?: string | null): UpstreamOptions {
@@ -47,6 +50,7 @@ export function parseUpstreamOptions(options: Readonly<Record<string, string>>, 
     ...(socksUrl ? { socks: parseSocksUrl(socksUrl) } : {}),
     weight: positive(options.weight ?? '1', 'weight', false),
     maxConnections: positive(options.max_connections ?? String(DEFAULT_MAX_CONNECTIONS), 'max_connections', true),
+    maxInFlight: positive(options.max_in_flight ?? String(DEFAULT_MAX_IN_FLIGHT), 'max_in_flight', true),
     labels: labels(options.labels),
   };
 }
@@ -92,7 +96,7 @@ export function upstreamDefinition(u: UpstreamConfig, globalSocks?: string | nul
   const endpoints: UpstreamEndpoint[] = [{ ...base, scheme: u.scheme, port: u.port }];
   if (o.sslPort !== undefined && u.scheme === 'tcp') endpoints.push({ ...base, scheme: 'tls', port: o.sslPort });
   if (o.tcpPort !== undefined && u.scheme === 'tls') endpoints.push({ ...base, scheme: 'tcp', port: o.tcpPort });
-  return { name: u.name, endpoints, weight: o.weight, maxConnections: o.maxConnections, labels: o.labels };
+  return { name: u.name, endpoints, weight: o.weight, maxConnections: o.maxConnections, maxInFlight: o.maxInFlight, labels: o.labels };
 }
 
 function flag(v: string | undefined, name: string): boolean {

@@ -35,6 +35,8 @@ export interface UpstreamDefinition {
   readonly endpoints: readonly UpstreamEndpoint[];
   readonly weight: number;
   readonly maxConnections: number;
+  /** Requests written and unanswered per connection; more wait (UpstreamConnectionOptions.maxInFlight). */
+  readonly maxInFlight?: number;
   readonly labels: Readonly<Record<string, string>>;
 }
 
@@ -555,7 +557,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   private async connect(u: Upstream, slot: number): Promise<void> {
     if (this.closed || u.removed) return;
     const endpoint = u.def.endpoints[u.endpointIndex]!;
-    const conn = new UpstreamConnection(endpoint, { ...this.opts, logger: u.log });
+    const conn = new UpstreamConnection(endpoint, { ...this.opts, ...(u.def.maxInFlight !== undefined ? { maxInFlight: u.def.maxInFlight } : {}), logger: u.log });
     u.conns[slot] = conn;
     u.attemptStartedAt[slot] = Date.now();
     try {

@@ -60,6 +60,8 @@ export interface SimulatorStats {
   totalConnections: number;
   /** Extension: connections closed at accept by the per-IP cap (setMaxClientsPerIp). */
   refusedConnections: number;
+  /** Extension: the most requests one connection had read and not yet answered at once (see setLatency), since start or resetMaxInFlight(). */
+  maxInFlight: number;
 }
 
 const DEFAULT_SERVER_VERSION = 'ElectrumX 1.18.0';
@@ -88,6 +90,7 @@ export class Simulator {
   /** Extension: Fulcrum's max_clients_per_ip; 0 = no cap. */
   private maxClientsPerIp = 0;
   private refusedConnections = 0;
+  private maxInFlight = 0;
   private readonly hostApi: SimHost;
 
   private constructor(opts: SimulatorOptions) {
@@ -130,6 +133,9 @@ export class Simulator {
       countRequest: (method) => {
         self.requests[method] = (self.requests[method] ?? 0) + 1;
       },
+      noteInFlight: (n) => {
+        if (n > self.maxInFlight) self.maxInFlight = n;
+      },
       afterChange: () => self.notifyAll(),
       ...(this.opts.controlMethods ? { control: (method: string, args: unknown[] | Record<string, unknown>) => self.control(method, args) } : {}),
     };
@@ -159,7 +165,13 @@ export class Simulator {
       scripthashSubscriptions: subs,
       totalConnections: this.totalConnections,
       refusedConnections: this.refusedConnections,
+      maxInFlight: this.maxInFlight,
     };
+  }
+
+  /** Extension: restarts stats.maxInFlight from 0. */
+  resetMaxInFlight(): void {
+    this.maxInFlight = 0;
   }
 
   // ---------------------------------------------------------------- chain

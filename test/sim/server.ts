@@ -46,6 +46,8 @@ export interface SimHost {
     padding: boolean;
   };
   countRequest(method: string): void;
+  /** Extension: a session's lines read and not yet answered, each time it grows. */
+  noteInFlight?(n: number): void;
   /** Tell every session that the chain or mempool changed (after a broadcast). */
   afterChange(): void;
   /** Extension (peer discovery): reshapes the server.features answer, e.g. to a real server's fixture. */
@@ -378,6 +380,8 @@ export class Session {
   /** scripthash -> last status sent (subscribe answer or notification). */
   readonly subs = new Map<string, string | null>();
   private closed = false;
+  /** Extension: single-request lines read whose answer is not yet written (with latency set). */
+  private unanswered = 0;
   /** Extension: created on the first write with the padding knob on. */
   private padder: PaddedWriter | null = null;
 
@@ -468,7 +472,9 @@ export class Session {
       return;
     }
     const r = this.handleOne(payload);
+    this.host.noteInFlight?.(++this.unanswered);
     this.later(() => {
+      this.unanswered--;
       if (r.reply) this.write(r.reply);
       if (r.disconnect) this.socket.end();
     });

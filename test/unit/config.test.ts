@@ -108,6 +108,8 @@ describe('defaults', () => {
       pingIntervalMs: 60_000,
       quarantineMs: 600_000,
       maxReorgDepth: 100,
+      resubscribeConcurrency: 100,
+      resubscribePerSecond: 2000,
       socks: null,
     });
     assert.deepEqual(c.cost, {

@@ -20,7 +20,7 @@ function configOf(url: string, name?: string): UpstreamConfig {
 
 describe('parseUpstreamOptions', () => {
   it('has defaults: verified TLS, weight 1, two connections, no labels, no proxy', () => {
-    assert.deepEqual(parseUpstreamOptions({}), { insecure: false, weight: 1, maxConnections: DEFAULT_MAX_CONNECTIONS, labels: {} });
+    assert.deepEqual(parseUpstreamOptions({}), { insecure: false, weight: 1, maxConnections: DEFAULT_MAX_CONNECTIONS, maxInFlight: 100, labels: {} });
     assert.equal(DEFAULT_MAX_CONNECTIONS, 2);
   });
 
@@ -33,6 +33,7 @@ describe('parseUpstreamOptions', () => {
       socks: 'socks5://127.0.0.1:9050',
       weight: '2.5',
       max_connections: '4',
+      max_in_flight: '16',
       labels: 'region:eu, software:fulcrum,url:http://x:1',
     });
     assert.deepEqual(o, {
@@ -43,6 +44,7 @@ describe('parseUpstreamOptions', () => {
       socks: { version: 5, host: '127.0.0.1', port: 9050 },
       weight: 2.5,
       maxConnections: 4,
+      maxInFlight: 16,
       labels: { region: 'eu', software: 'fulcrum', url: 'http://x:1' },
     });
   });
@@ -54,7 +56,7 @@ describe('parseUpstreamOptions', () => {
   });
 
   it('names unknown options and lists the known ones', () => {
-    assert.throws(() => parseUpstreamOptions({ wieght: '2' }), /unknown upstream option wieght; known: ca, insecure, ssl_port, tcp_port, socks, weight, max_connections, labels/);
+    assert.throws(() => parseUpstreamOptions({ wieght: '2' }), /unknown upstream option wieght; known: ca, insecure, ssl_port, tcp_port, socks, weight, max_connections, max_in_flight, labels/);
     assert.throws(() => parseUpstreamOptions({ a: '1', b: '2' }), /unknown upstream options a, b/);
   });
 
@@ -65,6 +67,7 @@ describe('parseUpstreamOptions', () => {
     assert.equal(parseUpstreamOptions({ weight: '0.25' }).weight, 0.25);
     for (const v of ['0', '1.5', '1001']) assert.throws(() => parseUpstreamOptions({ max_connections: v }), /max_connections=.*whole number/, v);
     assert.equal(parseUpstreamOptions({ max_connections: '12' }).maxConnections, 12);
+    for (const v of ['0', '2.5', '1001']) assert.throws(() => parseUpstreamOptions({ max_in_flight: v }), /max_in_flight=.*whole number/, v);
   });
 
   it('rejects labels that are not key:value pairs', () => {
@@ -114,6 +117,7 @@ describe('upstreamDefinition', () => {
       endpoints: [{ name: 'electrum.example.com:50001', host: 'electrum.example.com', path: '/', scheme: 'tcp', port: 50001 }],
       weight: 1,
       maxConnections: 2,
+      maxInFlight: 100,
       labels: {},
     });
   });

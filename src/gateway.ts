@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /** The composition root: the only module that knows every room and wires them together. */
 import { formatProblem, type LoadResult } from './config/load.js';
-import type { GatewayConfig } from './config/types.js';
+import type { GatewayConfig, UpstreamConfig } from './config/types.js';
 import { localControl } from './control/local.js';
 import { planReload } from './control/reload-plan.js';
 import type { AdminControl, ReloadReport } from './control/types.js';
@@ -175,7 +175,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       maxLagBlocks: config.pool.maxLagBlocks,
       pingIntervalMs: config.pool.pingIntervalMs,
       breaker: { failureThreshold: 5, cooldownMs: 10_000 },
-      noUpstreamWaitMs: config.limits.noUpstreamWaitMs,
+      // limits.* apply live on reload: read where they are used.
+      get noUpstreamWaitMs() {
+        return current.limits.noUpstreamWaitMs;
+      },
       retrySummaryIntervalMs: RETRY_SUMMARY_INTERVAL_MS,
     },
     logger,
@@ -187,7 +190,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     {
       keep: 200,
       maxReorgDepth: config.pool.maxReorgDepth,
-      requestTimeoutMs: config.limits.requestTimeoutMs,
+      get requestTimeoutMs() {
+        return current.limits.requestTimeoutMs;
+      },
       quarantineMs: config.pool.quarantineMs,
     },
     logger.child({ component: 'chain' }),
@@ -211,7 +216,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   );
   metrics.watchSubscriptions(() => ({ sessions: hub.sessionSubscriptionCount, upstream: hub.scripthashCount }));
   const router = new Router(pool, {
-    attemptTimeoutMs: Math.min(config.pool.attemptTimeoutMs, config.limits.requestTimeoutMs),
+    get attemptTimeoutMs() {
+      return Math.min(config.pool.attemptTimeoutMs, current.limits.requestTimeoutMs);
+    },
     quarantineMs: config.pool.quarantineMs,
     onVerificationFailure: (upstream, method, reason) => {
       metrics.verificationFailure(upstream, method);
@@ -279,6 +286,54 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     for (const l of listeners) l.reloadTls();
   };
 
+  /** Set by close(): nothing is added to the pool after it. */
+  let closing: Promise<void> | null = null;
+  /** Upstreams a reload removed that are still draining, by name: one added again under that name waits for its drain. */
+  const removals = new Map<string, Promise<void>>();
+  /** Their URLs, so GET /upstreams still names what is draining. */
+  const drainingUrls = new Map<string, string>();
+  /**
+   * Resolves once an upstream other than those being removed is healthy, so the subscriptions
+   * moved off a removed one have somewhere to go (an upstream added by the same reload is still
+   * connecting). At once when there is no other upstream that could come up; bounded like a connect.
+   */
+  const otherServing = async (removing: ReadonlySet<string>): Promise<void> => {
+    // After this reload's additions are in the pool.
+    await new Promise((resolve) => setImmediate(resolve));
+    const until = Date.now() + Math.min(current.limits.requestTimeoutMs, 10_000);
+    while (!closing && Date.now() < until) {
+      const others = pool.status().filter((u) => !removing.has(u.name) && !removals.has(u.name) && !u.cordoned);
+      if (others.length === 0 || others.some((u) => u.state === 'healthy')) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  };
+  const addUpstream = (u: UpstreamConfig): void => {
+    const add = (): void => {
+      if (closing) return;
+      if (!pool.add(upstreamDefinition(u, current.pool.socks))) logger.warn({ upstream: u.name }, 'reload: upstream not added: the name is taken');
+    };
+    const draining = removals.get(u.name);
+    if (draining) void draining.then(add);
+    else add();
+  };
+  const removeUpstream = (name: string, removing: ReadonlySet<string>, url: string): void => {
+    drainingUrls.set(name, url);
+    // Cordoned once another upstream serves (subscriptions move then), closed once its in-flight requests are answered.
+    const done: Promise<void> = otherServing(removing)
+      .then(() => pool.remove(name, current.limits.requestTimeoutMs))
+      .then(
+        () => undefined,
+        (err: unknown) => logger.error({ upstream: name, err }, 'reload: removing the upstream failed'),
+      )
+      .finally(() => {
+        if (removals.get(name) === done) {
+          removals.delete(name);
+          drainingUrls.delete(name);
+        }
+      });
+    removals.set(name, done);
+  };
+
   let reloading: Promise<ReloadReport> | null = null;
   const reload = (): Promise<ReloadReport> => {
     // Two reloads at once (SIGHUP while POST /reload runs) would race on the pool: the second waits.
@@ -286,6 +341,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       const loaded = options.loadConfig?.() ?? null;
       if (loaded === null) return refused(['this gateway was started without a configuration source to reload from']);
       if (!loaded.ok) return refused(loaded.problems.map(formatProblem));
+      const before = current;
       const plan = planReload(current, loaded.config);
       current = plan.effective;
       admission.resize(current.limits.maxSessions, current.limits.maxSessionsPerGroup);
@@ -294,16 +350,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       const levelBefore = logLevelOf(logger);
       setLogLevel(logger, current.logging.level);
       const applied = levelBefore !== current.logging.level && !plan.applied.includes('logging.level') ? [...plan.applied, 'logging.level'] : plan.applied;
-      const added = plan.addedUpstreams.filter((u) => !plan.removedUpstreams.includes(u.name));
-      for (const u of added) pool.add(upstreamDefinition(u, current.pool.socks));
-      // Removed upstreams are drained in the background: cordoned at once (subscriptions move now),
-      // closed once their in-flight requests are answered; a replaced one then comes back with its new URL.
-      for (const name of plan.removedUpstreams) {
-        const replacement = plan.addedUpstreams.find((u) => u.name === name);
-        void pool.remove(name, current.limits.requestTimeoutMs).then(() => {
-          if (replacement && !closing) pool.add(upstreamDefinition(replacement, current.pool.socks));
-        });
-      }
+      // Removals first, so a replaced upstream (same name, new URL) is added back only after its drain.
+      const removing = new Set(plan.removedUpstreams);
+      for (const name of plan.removedUpstreams) removeUpstream(name, removing, before.upstreams.find((u) => u.name === name)?.url ?? '');
+      for (const u of plan.addedUpstreams) addUpstream(u);
       let tlsError: string | null = null;
       try {
         reloadTls();
@@ -333,7 +383,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     sessions: openSessions,
     pool,
     hub,
-    upstreamUrl: (name) => current.upstreams.find((u) => u.name === name)?.url ?? '',
+    upstreamUrl: (name) => current.upstreams.find((u) => u.name === name)?.url ?? drainingUrls.get(name) ?? '',
     disconnectGraceMs: () => current.shutdownGraceMs,
     logger,
     reload,
@@ -397,17 +447,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   }
   logger.info({ network: config.network.name, upstreams: config.upstreams.map((u) => u.name) }, 'gateway started');
 
-  // One sweep for every session's idle timer rather than a timer per session.
-  const idleSweep = setInterval(
-    () => {
-      const now = Date.now();
-      for (const l of listeners) for (const s of l.sessions()) if (s.idleFor(now) > current.limits.idleTimeoutMs) s.closeIdle();
-    },
-    Math.min(10_000, Math.max(250, config.limits.idleTimeoutMs / 10)),
-  );
+  // One sweep for every session's idle timer rather than a timer per session; its period follows
+  // limits.idle_timeout_ms as a reload changes it.
+  const sweepIdle = (): void => {
+    const now = Date.now();
+    for (const l of listeners) for (const s of l.sessions()) if (s.idleFor(now) > current.limits.idleTimeoutMs) s.closeIdle();
+    idleSweep = setTimeout(sweepIdle, Math.min(10_000, Math.max(250, current.limits.idleTimeoutMs / 10)));
+    idleSweep.unref();
+  };
+  let idleSweep = setTimeout(sweepIdle, Math.min(10_000, Math.max(250, config.limits.idleTimeoutMs / 10)));
   idleSweep.unref();
 
-  let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info({ graceMs: current.shutdownGraceMs }, 'shutting down');
@@ -420,7 +470,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       });
       await Promise.race([idle, grace]);
       clearTimeout(timer);
-      clearInterval(idleSweep);
+      clearTimeout(idleSweep);
       for (const l of listeners) l.destroyAll();
       await admin?.close();
       // Saves the peers file a last time.

@@ -268,5 +268,16 @@ function reloadText(r: Json): string {
     `upstreams removed (draining): ${list(ups.removed)}`,
   ];
   for (const e of (r['errors'] as string[] | undefined) ?? []) lines.push(`warning: ${e}`);
+  // Under --workers N: one row per worker, so a worker that did not reload is seen.
+  const perWorker = r['perWorker'] as Json[] | undefined;
+  if (Array.isArray(perWorker) && perWorker.length > 0) {
+    lines.push(
+      '',
+      formatTable(
+        ['WORKER', 'RELOADED', 'APPLIED', 'REQUIRES RESTART', 'ERRORS'],
+        perWorker.map((w) => [w['worker'] as number, w['ok'] === true ? 'yes' : 'no', list(w['applied']), list(w['requiresRestart']), list(w['errors'])]),
+      ),
+    );
+  }
   return lines.join('\n');
 }

@@ -13,7 +13,7 @@
  * level and reload reach every worker; a disconnect goes to the worker its id names.
  */
 import type { LogLevel } from '../observability/logger.js';
-import { ControlError, type AdminControl, type ReloadReport, type SessionView, type UpstreamView } from './types.js';
+import { ControlError, type AdminControl, type ReloadReport, type SessionView, type UpstreamView, type WorkerReloadReport } from './types.js';
 
 const ADMIN_REQUEST = 'electrum-gateway:admin-request';
 const ADMIN_REPLY = 'electrum-gateway:admin-reply';
@@ -194,16 +194,24 @@ export function clusterControl(channel: Channel = process as Channel): AdminCont
     },
     reload: async () => {
       const results = await ask({ op: 'reload', args: [] });
-      const reports = results.filter((r) => r.ok).map((r) => r.value as ReloadReport);
-      const failed = results.filter((r) => !r.ok);
-      const refused = reports.find((r) => !r.ok);
-      if (refused) return { ...refused, workers: results.length };
-      const first = reports[0] ?? { ok: false, errors: [], applied: [], requiresRestart: [], upstreams: { added: [], removed: [] } };
+      const none = { errors: [], applied: [], requiresRestart: [], upstreams: { added: [], removed: [] } };
+      const perWorker: WorkerReloadReport[] = results.map((r) =>
+        r.ok
+          ? { ...(r.value as ReloadReport), worker: r.worker }
+          : { ...none, ok: false, errors: [r.error?.message ?? 'failed'], worker: r.worker },
+      );
+      const strip = ({ worker: _w, ...report }: WorkerReloadReport): ReloadReport => report;
+      if (perWorker.length === 0) return { ...none, ok: false, errors: ['no worker is running'], workers: 0, perWorker };
+      // Every worker reads the same file: a refusal's problems are named once; a worker that did not answer is named.
+      const answered = new Set(results.filter((r) => r.ok).map((r) => r.worker));
+      const first = perWorker.find((r) => answered.has(r.worker) && !r.ok) ?? perWorker.find((r) => r.ok) ?? perWorker[0]!;
+      const silent = perWorker.filter((r) => !answered.has(r.worker) && r !== first);
       return {
-        ...first,
-        ok: failed.length === 0 && reports.length > 0,
-        errors: [...first.errors, ...failed.map((f) => `worker ${f.worker}: ${f.error?.message ?? 'failed'}`)],
-        workers: reports.length,
+        ...strip(first),
+        ok: perWorker.every((r) => r.ok),
+        errors: [...(answered.has(first.worker) ? first.errors : [`worker ${first.worker}: ${first.errors.join('; ')}`]), ...silent.map((f) => `worker ${f.worker}: ${f.errors.join('; ')}`)],
+        workers: perWorker.length,
+        perWorker,
       };
     },
   };

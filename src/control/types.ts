@@ -34,8 +34,14 @@ export interface ReloadReport {
   /** Keys that changed but only take effect after a restart (still running on the old value). */
   readonly requiresRestart: readonly string[];
   readonly upstreams: { readonly added: readonly string[]; readonly removed: readonly string[] };
-  /** Under --workers N: how many workers reloaded. */
+  /** Under --workers N: how many workers were asked. */
   readonly workers?: number;
+  /** Under --workers N: each worker's own report (a worker that did not answer has ok false and says so in errors). */
+  readonly perWorker?: readonly WorkerReloadReport[];
+}
+
+export interface WorkerReloadReport extends Omit<ReloadReport, 'workers' | 'perWorker'> {
+  readonly worker: number;
 }
 
 export class ControlError extends Error {

@@ -278,6 +278,8 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: S
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
+    // Read per upgrade: a reload may change limits.max_line_bytes.
+    wss.options.maxPayload = deps.config.limits.maxLineBytes;
     wss.handleUpgrade(req, socket, head, (ws) => wsSession(ws, peer, config, deps, sessions));
   });
   return {

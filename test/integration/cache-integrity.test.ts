@@ -197,13 +197,16 @@ describe('cache integrity: Redis and upstreams are verified alike', () => {
     t.after(() => c.close());
     // Deep ranges inside the forged history, each distinct so none is a cache hit, until the
     // liar has been picked (the choice between upstreams is random) and caught.
-    const ranges: [number, number][] = [[0, 2016]];
+    const ranges: [number, number][] = [];
     const state = (): string | undefined => a.gateway.pool.status().find((u) => u.name === 'liar')?.state;
     for (let i = 0; i < 130 && (i < 12 || state() !== 'quarantined'); i++) {
       const range: [number, number] = [100 + i * 7, 20];
       assert.ok(range[0] <= forgedBelow, `${range[0]} is in the forged history`);
       ranges.push(range);
     }
+    // The whole first chunk last: once it is cached no deep range reaches an upstream again, so
+    // asked first it left the liar's capture to one random choice (it failed about one run in four).
+    ranges.push([0, 2016]);
     for (const [start, n] of ranges) {
       const r = (await c.request(HEADERS, [start, n])) as { headers: string[] };
       assert.deepEqual(r.headers, listRange(honest!, start, n), `headers ${start}+${n}`);

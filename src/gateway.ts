@@ -27,7 +27,8 @@ import { SERVER_SOFTWARE } from './version.js';
 import { defaultConfig } from './config/load.js';
 import { featureHosts, serverFeatures, selfPeers } from './frontend/local-methods.js';
 import { PeerManager, SYSTEM_CLOCK, type Clock } from './peers/manager.js';
-import { parsePeerEntry, type PeerPorts } from './peers/peer.js';
+import { parsePeerEntry, type PeerPorts, type PeerRecord } from './peers/peer.js';
+import { PeerPoolTier } from './peers/pool-tier.js';
 import { probePeer, type ProbeTarget } from './peers/probe.js';
 import { PeersStore } from './peers/store.js';
 
@@ -108,7 +109,7 @@ function upstreamSeeds(config: GatewayConfig): ProbeTarget[] {
   });
 }
 
-function startPeers(config: GatewayConfig, logger: Logger, tracker: ChainTracker, metrics: GatewayMetrics, clock: Clock): PeerManager | null {
+function startPeers(config: GatewayConfig, logger: Logger, tracker: ChainTracker, metrics: GatewayMetrics, clock: Clock, pool: UpstreamPool): PeerManager | null {
   const discovery = config.discovery ?? defaultConfig().discovery!;
   if (!discovery.enabled) return null;
   const log = logger.child({ component: 'peers' });
@@ -117,7 +118,11 @@ function startPeers(config: GatewayConfig, logger: Logger, tracker: ChainTracker
   const publicSelf = selfPeers(config);
   const ourFeatures = serverFeatures(config);
   const hostsOf = ourFeatures.hosts as Record<string, Record<string, number>>;
-  return new PeerManager({
+  let manager: PeerManager | null = null;
+  const tier = discovery.joinPool
+    ? new PeerPoolTier(pool, new Set(config.upstreams.map((u) => u.host.toLowerCase())), () => manager?.tor ?? null, () => config.limits.requestTimeoutMs, log)
+    : null;
+  manager = new PeerManager({
     network: config.network,
     discovery,
     selfHosts,
@@ -125,6 +130,7 @@ function startPeers(config: GatewayConfig, logger: Logger, tracker: ChainTracker
     clock,
     logger: log,
     onChange: (counts) => metrics.peerCounts(counts),
+    ...(tier ? { onGood: (good: readonly PeerRecord[]) => tier.sync(good) } : {}),
     context: () => {
       const tip = tracker.tip;
       return {
@@ -155,6 +161,7 @@ function startPeers(config: GatewayConfig, logger: Logger, tracker: ChainTracker
         logger: log,
       }),
   });
+  return manager;
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger, options: GatewayOptions = {}): Promise<RunningGateway> {
@@ -258,7 +265,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   const admission = new Admission(config.limits.maxSessions, config.limits.maxSessionsPerGroup);
   let exemptFor = config.limits.exempt;
   let exemptList = blockList(exemptFor, 'limits.exempt');
-  const peers = startPeers(config, logger, tracker, metrics, options.peersClock ?? SYSTEM_CLOCK);
+  const peers = startPeers(config, logger, tracker, metrics, options.peersClock ?? SYSTEM_CLOCK, pool);
   const deps: ListenerDeps = {
     peers,
     get config() {

@@ -68,6 +68,8 @@ export interface PeerManagerDeps {
   readonly detectSocks?: (host: string, ports: readonly number[]) => Promise<SocksProxyConfig | null>;
   /** Called after every change of the table (metrics). */
   readonly onChange?: (counts: Readonly<Record<PeerState, number>>) => void;
+  /** discovery.join_pool: told the good peers, most recently verified first, after every change. */
+  readonly onGood?: (good: readonly PeerRecord[]) => void;
 }
 
 export interface PeerRow extends PeerRecord {
@@ -376,6 +378,12 @@ export class PeerManager {
 
   private changed(): void {
     this.deps.onChange?.(this.counts());
+    if (this.deps.onGood) {
+      const now = this.deps.clock.now();
+      // An onion peer is usable only while a Tor proxy is known.
+      const good = [...this.peers.values()].filter((p) => peerState(p, now) === 'good' && (!isOnion(p.host) || this.torProxy !== null));
+      this.deps.onGood(good.sort((a, b) => (b.lastGood ?? 0) - (a.lastGood ?? 0) || a.host.localeCompare(b.host)));
+    }
   }
 
   private save(): Promise<void> {

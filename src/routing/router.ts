@@ -112,6 +112,7 @@ export class Router {
           ...(prefer !== undefined ? { prefer } : {}),
           // After a "not found", only upstreams up now are asked: waiting for one to reconnect would hold a definitive answer.
           noWait: notFound !== null,
+          ...(NOT_IDEMPOTENT.has(method) ? { broadcast: true } : {}),
           excludeUpstreams,
           excludeConnections,
         });

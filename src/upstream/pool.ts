@@ -38,6 +38,11 @@ export interface UpstreamDefinition {
   /** Requests written and unanswered per connection; more wait (UpstreamConnectionOptions.maxInFlight). */
   readonly maxInFlight?: number;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * A last-resort upstream (a verified peer under discovery.join_pool): chosen only
+   * when no other upstream fits the request, and never for a broadcast.
+   */
+  readonly lastResort?: boolean;
 }
 
 export interface PoolOptions extends Omit<UpstreamConnectionOptions, 'logger'> {
@@ -105,6 +110,8 @@ export interface AcquireOptions {
   readonly prefer?: string;
   /** Do not wait for an upstream to come up: settle for those fit now (asking others after an answer of "not found"). */
   readonly noWait?: boolean;
+  /** A broadcast: never sent to a last-resort upstream (a peer we do not run). */
+  readonly broadcast?: boolean;
 }
 
 export interface UpstreamStatus {
@@ -459,6 +466,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   private mayComeUp(options: AcquireOptions, horizon: number, now: number): boolean {
     for (const u of this.upstreams) {
       if (u.wrongNetwork || u.cordoned || options.excludeUpstreams?.has(u.name)) continue;
+      if (options.broadcast && u.def.lastResort) continue;
       if (u.quarantinedUntil > Math.max(now, horizon)) continue;
       if (now < horizon && u.openConns().some((c) => !options.excludeConnections?.has(c))) return true;
       if (u.attemptStartedAt.some((t) => t !== null && t <= horizon)) return true;
@@ -495,9 +503,10 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
 
   private pick(options: AcquireOptions, now: number): UpstreamConnection | null {
     const best = this.lagReference();
-    const candidates: (Candidate & { u: Upstream; conn: UpstreamConnection })[] = [];
+    let candidates: (Candidate & { u: Upstream; conn: UpstreamConnection })[] = [];
     for (const u of this.upstreams) {
       if (u.wrongNetwork || u.cordoned || u.quarantinedUntil > now || options.excludeUpstreams?.has(u.name)) continue;
+      if (options.broadcast && u.def.lastResort) continue;
       if (!u.breaker.allows(now)) continue;
       if (options.tipSensitive && this.isLagging(u, best)) continue;
       if (options.minTipHeight !== undefined && (u.tip?.height ?? -1) < options.minTipHeight) continue;
@@ -506,6 +515,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
       const conn = conns.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
       candidates.push({ id: u.name, weight: u.def.weight, inFlight: u.inFlight(), latencyMs: u.latency.get(50), u, conn });
     }
+    // Last-resort upstreams only while none of the others fits.
+    if (candidates.some((c) => !c.u.def.lastResort)) candidates = candidates.filter((c) => !c.u.def.lastResort);
     const preferred = options.prefer !== undefined ? candidates.find((c) => c.id === options.prefer) : undefined;
     const chosen = preferred ?? (options.key !== undefined ? rendezvous(options.key, candidates) : leastLoaded(candidates));
     if (!chosen) return null;

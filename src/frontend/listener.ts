@@ -170,6 +170,8 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
     sessions: () => sessions.values(),
     reloadTls: () => void credentials?.reload(),
     destroyAll: () => {
+      // Answers gathered this turn (the last in-flight request of a shutdown) are written before the sockets go.
+      for (const session of sessions.values()) session.flushTurn();
       for (const s of sockets) s.destroy();
     },
   };
@@ -187,16 +189,22 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
   const session = new Session(
     deps,
     {
-      send: (message) => {
-        if (!stream.writable) return;
-        const unsent = stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength;
+      write: (out) => {
+        if (!stream.writable) {
+          out.clear();
+          return;
+        }
+        // What the client has not taken, and what this turn puts before its last answer (see bytesBeforeLast).
+        const unsent = (stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength) + out.bytesBeforeLast;
         if (unsent > deps.config.limits.maxUnsentBytes) {
+          out.clear();
           deps.metrics.disconnects.inc({ reason: 'slow_reader' });
           log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
           stream.destroy();
           return;
         }
-        if (!stream.write(`${message}\n`)) {
+        // One write for the whole turn: one encode, one syscall, however many answers it holds.
+        if (!stream.write(out.takeFramed())) {
           writeBlocked = true;
           stream.pause();
         }
@@ -305,18 +313,26 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
   const session = new Session(
     deps,
     {
-      send: (message) => {
-        if (ws.readyState !== ws.OPEN) return;
+      write: (out) => {
+        if (ws.readyState !== ws.OPEN) {
+          out.clear();
+          return;
+        }
         const maxUnsent = deps.config.limits.maxUnsentBytes;
-        if (ws.bufferedAmount > maxUnsent) {
+        const unsent = ws.bufferedAmount + out.bytesBeforeLast;
+        if (unsent > maxUnsent) {
+          out.clear();
           deps.metrics.disconnects.inc({ reason: 'slow_reader' });
-          log.warn({ unsentBytes: ws.bufferedAmount }, 'client is not reading its answers; disconnecting');
+          log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
           ws.terminate();
           return;
         }
-        ws.send(message, () => {
+        const resume = (): void => {
           if (ws.isPaused && ws.bufferedAmount < maxUnsent / 8 && !session.backlogged) ws.resume();
-        });
+        };
+        // One text frame per message (the WebSocket rule), sent together at the end of the turn.
+        const messages = out.takeMessages();
+        messages.forEach((m, i) => ws.send(m, { binary: false }, i === messages.length - 1 ? resume : undefined));
         if (ws.bufferedAmount > maxUnsent / 4) ws.pause();
       },
       close: (reason) => {

@@ -14,12 +14,13 @@ import {
   RpcError,
   decodeLine,
   errorResponse,
-  notification,
   resultResponse,
   type IncomingItem,
   type Params,
   type Response,
 } from '../protocol/jsonrpc.js';
+import { OutputBuffer, encodeBatch, encodeError, encodeNotification, encodeResult, type EncodedMessage } from '../protocol/reply-encoder.js';
+import { flushAtEndOfTurn, type Flushable } from '../protocol/turn.js';
 import { GATEWAY_VERSIONS, METHOD_NAMES, checkArity, lookupMethod } from '../protocol/methods.js';
 import { addressArg, booleanArg, hexArg, nonNegativeIntegerArg, scripthashArg, stringArg, txHashArg } from '../protocol/params.js';
 import { negotiate, parseClientRange, parseVersion, versionLess } from '../protocol/version.js';
@@ -85,8 +86,13 @@ export interface SessionInfo {
 let nextSessionId = 1;
 
 export interface SessionTransport {
-  /** Writes one serialized message (without framing). */
-  send(message: string): void;
+  /**
+   * Writes what the session gathered during one event-loop turn (called at
+   * most once per turn, never with an empty buffer). The transport takes it
+   * all: raw sockets as one newline-framed Buffer, WebSocket one frame per
+   * message; it applies back-pressure and max_unsent_bytes.
+   */
+  write(out: OutputBuffer): void;
   /** Ends the connection after what was already sent has been flushed. */
   close(reason: string): void;
   /** Stop reading from the client: lines are waiting for requests in flight to finish. */
@@ -103,7 +109,7 @@ export interface SessionTransport {
  */
 export const MAX_LINES_IN_FLIGHT = 20;
 
-export class Session implements Subscriber {
+export class Session implements Subscriber, Flushable {
   private version: string | null = null;
   private versionSent = false;
   private clientName = '';
@@ -128,6 +134,13 @@ export class Session implements Subscriber {
   private readonly startedAt = Date.now();
   private bytesIn = 0;
   private bytesOut = 0;
+  /**
+   * Output of the current turn, written once at its end (or before the
+   * connection ends). Created on first use: a session that only negotiated
+   * and went quiet holds none.
+   */
+  private output: OutputBuffer | null = null;
+  private flushQueued = false;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -215,14 +228,14 @@ export class Session implements Subscriber {
     if (msg.kind === 'unparsable') {
       this.refused('invalid_json', msg.error);
       this.context.cost.error();
-      this.write(errorResponse(null, msg.error));
+      this.writeError(msg.error);
       return;
     }
     if (msg.kind === 'batch' && msg.items.length > this.deps.config.limits.maxBatch) {
       const error = new RpcError(ErrorCode.INVALID_REQUEST, `batch too large (over ${this.deps.config.limits.maxBatch} requests)`);
       this.refused('batch_too_large', error);
       this.context.cost.error();
-      this.write(errorResponse(null, error));
+      this.writeError(error);
       return;
     }
     if (msg.kind === 'single' && msg.item.kind === 'invalid') {
@@ -255,7 +268,7 @@ export class Session implements Subscriber {
     const error = new RpcError(ErrorCode.INVALID_REQUEST, `request too large (over ${this.deps.config.limits.maxLineBytes} bytes)`);
     this.refused('oversize', error);
     void withTimeout(this.idle(), this.deps.config.limits.requestTimeoutMs).then(() => {
-      this.write(errorResponse(null, error));
+      this.writeError(error);
       this.end('oversize request');
     });
   }
@@ -264,6 +277,7 @@ export class Session implements Subscriber {
   detach(): void {
     if (this.closed) return;
     this.closed = true;
+    this.output = null;
     this.deps.hub.removeSubscriber(this, this.statuses.keys());
     this.statuses.clear();
     this.aliases.clear();
@@ -273,11 +287,11 @@ export class Session implements Subscriber {
     if (this.closed) return;
     if (this.headersForm && tip.hex !== this.lastHeader) {
       this.lastHeader = tip.hex;
-      this.write(notification('blockchain.headers.subscribe', [formatTip(this.headersForm, tip)]));
+      this.notify('blockchain.headers.subscribe', [formatTip(this.headersForm, tip)]);
     }
     if (this.lastHeight !== null && tip.height !== this.lastHeight) {
       this.lastHeight = tip.height;
-      this.write(notification('blockchain.numblocks.subscribe', [tip.height]));
+      this.notify('blockchain.numblocks.subscribe', [tip.height]);
     }
   }
 
@@ -285,11 +299,8 @@ export class Session implements Subscriber {
     if (this.closed || !this.statuses.has(scripthash) || this.statuses.get(scripthash) === status) return;
     this.statuses.set(scripthash, status);
     for (const alias of this.aliases.get(scripthash) ?? []) {
-      this.write(
-        alias === null
-          ? notification('blockchain.scripthash.subscribe', [scripthash, status])
-          : notification('blockchain.address.subscribe', [alias, status]),
-      );
+      if (alias === null) this.notify('blockchain.scripthash.subscribe', [scripthash, status]);
+      else this.notify('blockchain.address.subscribe', [alias, status]);
     }
   }
 
@@ -555,28 +566,51 @@ export class Session implements Subscriber {
   private writeReplies(replies: readonly Response[], batch: boolean): void {
     const max = this.deps.config.limits.maxResponseBytes;
     let total = 0;
-    const texts = replies.map((r) => {
-      let text = JSON.stringify(r);
-      if (total + text.length > max) {
-        text = JSON.stringify(errorResponse(r.id, new RpcError(ErrorCode.INVALID_REQUEST, `response too large (over ${max} bytes)`)));
-      }
-      total += text.length;
-      return text;
+    const encoded = replies.map((r) => {
+      let m = 'result' in r ? encodeResult(r.id, r.result) : encodeError(r.id, r.error);
+      if (total + m.bytes > max) m = encodeError(r.id, new RpcError(ErrorCode.INVALID_REQUEST, `response too large (over ${max} bytes)`).toObject());
+      total += m.bytes;
+      return m;
     });
-    this.sendText(batch ? `[${texts.join(',')}]` : texts[0]!);
+    this.send(batch ? encodeBatch(encoded) : encoded[0]!);
   }
 
-  private write(message: unknown): void {
-    this.sendText(JSON.stringify(message));
+  private writeError(error: RpcError): void {
+    this.send(encodeError(null, error.toObject()));
   }
 
-  private sendText(text: string): void {
+  private notify(method: string, params: readonly unknown[]): void {
+    this.send(encodeNotification(method, params));
+  }
+
+  /** Queues one message for the end of this turn; replies and notifications keep the order they were produced in. */
+  private send(m: EncodedMessage): void {
     if (this.closed) return;
-    const bytes = Buffer.byteLength(text) + 1;
+    const bytes = m.bytes + 1;
     this.bytesOut += bytes;
+    // Charged now, not at the flush: a request admitted later in this turn sees what this one cost.
     this.context.cost.bytesSent(bytes);
-    this.deps.metrics.bytesSent.inc({ listener: this.context.listener }, bytes);
-    this.transport.send(text);
+    this.output ??= new OutputBuffer();
+    this.output.push(m);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      flushAtEndOfTurn(this);
+    }
+  }
+
+  /** End of turn: everything gathered goes to the transport in one write. */
+  flushTurn(): void {
+    this.flushQueued = false;
+    const out = this.output;
+    if (out === null || out.length === 0) return;
+    if (this.closed) {
+      out.clear();
+    } else {
+      this.deps.metrics.bytesSent.inc({ listener: this.context.listener }, out.bytes);
+      this.transport.write(out);
+    }
+    // A quiet session holds no buffer between turns.
+    this.output = null;
   }
 
   /** Ends the session for a drain: no new requests are read, those in flight are answered first (up to maxWaitMs). */
@@ -589,6 +623,8 @@ export class Session implements Subscriber {
 
   private end(reason: string): void {
     if (this.closed) return;
+    // What this turn produced (the refusal that explains the close) goes out before the end.
+    this.flushTurn();
     this.transport.close(reason);
     this.detach();
   }

@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { SocksClient } from 'socks';
 import WebSocket from 'ws';
 import { LineFramer } from '../protocol/framing.js';
+import { flushAtEndOfTurn, type Flushable } from '../protocol/turn.js';
 
 export type TransportScheme = 'tcp' | 'tls' | 'ws' | 'wss';
 
@@ -170,9 +171,11 @@ function openWebSocket(target: TransportTarget, raw: net.Socket, opts: ChannelOp
   });
 }
 
-class SocketChannel extends EventEmitter<MessageChannelEvents> implements MessageChannel {
+class SocketChannel extends EventEmitter<MessageChannelEvents> implements MessageChannel, Flushable {
   private readonly framer: LineFramer;
   private closed = false;
+  /** Requests of this turn, written together at its end: many wallets' requests, one write. */
+  private outgoing: string[] = [];
 
   constructor(
     private readonly socket: net.Socket,
@@ -198,7 +201,15 @@ class SocketChannel extends EventEmitter<MessageChannelEvents> implements Messag
   }
 
   send(text: string): void {
-    if (!this.closed) this.socket.write(`${text}\n`);
+    if (this.closed) return;
+    if (this.outgoing.length === 0) flushAtEndOfTurn(this);
+    this.outgoing.push(text);
+  }
+
+  flushTurn(): void {
+    const lines = this.outgoing;
+    this.outgoing = [];
+    if (!this.closed && lines.length > 0) this.socket.write(`${lines.join('\n')}\n`);
   }
 
   close(): void {

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Replies and notifications as wire bytes, and the buffer that gathers one
+ * session's (or one upstream connection's) output for one event-loop turn.
+ *
+ * A reply is a list of pieces: strings the encoder wrote and, for a result
+ * that is already serialized (RawJson: a cached answer, an upstream result
+ * passed through), the result's own bytes, spliced between the id and the
+ * closing brace without ever being parsed or stringified here. The field
+ * order is the one JSON.stringify of jsonrpc.ts's Response objects gives
+ * ({"jsonrpc","id","result"|"error"}), so a RawJson answer and a plain one
+ * look the same on the wire.
+ *
+ * Pure: no sockets. The transport takes the gathered output as one
+ * newline-framed Buffer (raw TCP/TLS) or as one Buffer per message (WebSocket).
+ */
+import type { JsonRpcId, RpcErrorObject } from './jsonrpc.js';
+import { RawJson } from './raw-json.js';
+
+export type Piece = string | Buffer;
+
+/** One JSON message, ready to be framed: its pieces in order, and their length in UTF-8 bytes. */
+export interface EncodedMessage {
+  readonly pieces: readonly Piece[];
+  readonly bytes: number;
+}
+
+/**
+ * The id a reply carries, already in its wire form. Built from the id the
+ * client's request held, byte for byte where the request was scanned
+ * (a number too big for a double, `1.0`, a string with escapes come back as
+ * sent, as Python servers echo them), or from the parsed value.
+ */
+export type WireId = { readonly wire: string };
+
+export function wireId(id: JsonRpcId | null | WireId): string {
+  if (id !== null && typeof id === 'object') return id.wire;
+  return JSON.stringify(id);
+}
+
+const CLOSE = '}';
+
+function message(pieces: Piece[]): EncodedMessage {
+  let bytes = 0;
+  for (const p of pieces) bytes += typeof p === 'string' ? Buffer.byteLength(p) : p.length;
+  return { pieces, bytes };
+}
+
+/** {"jsonrpc":"2.0","id":ID,"result":RESULT}; a RawJson result is spliced as its bytes. */
+export function encodeResult(id: JsonRpcId | null | WireId, result: unknown): EncodedMessage {
+  const head = `{"jsonrpc":"2.0","id":${wireId(id)},"result":`;
+  if (result instanceof RawJson) return message([head, result.bytes, CLOSE]);
+  // JSON.stringify never returns undefined here: undefined results are answered as null (resultResponse does the same).
+  return message([`${head}${result === undefined ? 'null' : JSON.stringify(result)}${CLOSE}`]);
+}
+
+export function encodeError(id: JsonRpcId | null | WireId, error: RpcErrorObject): EncodedMessage {
+  return message([`{"jsonrpc":"2.0","id":${wireId(id)},"error":${JSON.stringify(error)}${CLOSE}`]);
+}
+
+export function encodeNotification(method: string, params: readonly unknown[]): EncodedMessage {
+  return message([JSON.stringify({ jsonrpc: '2.0', method, params })]);
+}
+
+/** Any JSON value (a Response object built elsewhere); RawJson inside it is serialized through its toJSON. */
+export function encodeValue(value: unknown): EncodedMessage {
+  return message([JSON.stringify(value)]);
+}
+
+/** A batch answer: the members' pieces between brackets, without copying them. */
+export function encodeBatch(members: readonly EncodedMessage[]): EncodedMessage {
+  const pieces: Piece[] = ['['];
+  let bytes = 2 + Math.max(0, members.length - 1);
+  members.forEach((m, i) => {
+    if (i > 0) pieces.push(',');
+    for (const p of m.pieces) pieces.push(p);
+    bytes += m.bytes;
+  });
+  pieces.push(']');
+  return { pieces, bytes };
+}
+
+/**
+ * Messages waiting to be written, in the order they were produced. Taken
+ * whole once per turn: one Buffer, one socket write, however many answers
+ * the turn produced.
+ */
+export class OutputBuffer {
+  private queue: EncodedMessage[] = [];
+  private total = 0;
+
+  push(m: EncodedMessage): void {
+    this.queue.push(m);
+    this.total += m.bytes + 1;
+  }
+
+  /** Messages waiting. */
+  get length(): number {
+    return this.queue.length;
+  }
+
+  /** Bytes waiting, newlines included. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  /**
+   * Bytes waiting ahead of the last message. A slow reader is cut when what
+   * it has not taken, plus what goes before an answer, passes
+   * max_unsent_bytes: the rule per message, applied to a whole turn (one
+   * answer larger than the limit is still sent to a client that reads).
+   */
+  get bytesBeforeLast(): number {
+    const last = this.queue[this.queue.length - 1];
+    return last === undefined ? 0 : this.total - last.bytes - 1;
+  }
+
+  clear(): void {
+    this.queue = [];
+    this.total = 0;
+  }
+
+  /** Everything waiting as one Buffer, each message followed by "\n"; the buffer is left empty. */
+  takeFramed(): Buffer {
+    const out = Buffer.allocUnsafe(this.total);
+    let at = 0;
+    for (const m of this.queue) {
+      at = writePieces(out, at, m.pieces);
+      out[at++] = 0x0a;
+    }
+    this.clear();
+    return at === out.length ? out : out.subarray(0, at);
+  }
+
+  /** Everything waiting, one Buffer per message (no framing: WebSocket frames each); the buffer is left empty. */
+  takeMessages(): Buffer[] {
+    const out = this.queue.map((m) => {
+      if (m.pieces.length === 1 && typeof m.pieces[0] !== 'string') return m.pieces[0]!;
+      const b = Buffer.allocUnsafe(m.bytes);
+      const end = writePieces(b, 0, m.pieces);
+      return end === b.length ? b : b.subarray(0, end);
+    });
+    this.clear();
+    return out;
+  }
+}
+
+function writePieces(out: Buffer, at: number, pieces: readonly Piece[]): number {
+  for (const p of pieces) at += typeof p === 'string' ? out.write(p, at, 'utf8') : p.copy(out, at);
+  return at;
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { errorResponse, resultResponse, RpcError } from '../../src/protocol/jsonrpc.js';
+import { RawJson } from '../../src/protocol/raw-json.js';
+import { OutputBuffer, encodeBatch, encodeError, encodeNotification, encodeResult, encodeValue, type EncodedMessage } from '../../src/protocol/reply-encoder.js';
+import { flushAtEndOfTurn } from '../../src/protocol/turn.js';
+
+const text = (m: EncodedMessage): string => {
+  const out = new OutputBuffer();
+  out.push(m);
+  const framed = out.takeFramed().toString('utf8');
+  assert.ok(framed.endsWith('\n'));
+  return framed.slice(0, -1);
+};
+
+describe('reply encoder', () => {
+  const results: unknown[] = [null, 0, -1.5, 'ab', 'é€😀', ['x', { a: [1, { b: null }] }], { headers: ['00'.repeat(80)], count: 1, max: 2016 }, true, 1e21, 5e-324];
+  const ids = [0, 1, -7, 2 ** 53 + 2, 1.5, 'a', '', 'quote " and \\ and \u2028', null];
+
+  it('writes exactly what JSON.stringify of the Response object gives, for every id and result', () => {
+    for (const id of ids) {
+      for (const result of results) {
+        assert.equal(text(encodeResult(id, result)), JSON.stringify(resultResponse(id, result)));
+        assert.equal(text(encodeResult(id, RawJson.fromValue(result))), JSON.stringify(resultResponse(id, result)), `RawJson ${JSON.stringify(result)}`);
+      }
+      const err = new RpcError(-32601, 'unknown method "x"', { why: ['é'] });
+      assert.equal(text(encodeError(id, err.toObject())), JSON.stringify(errorResponse(id, err)));
+    }
+  });
+
+  it('an undefined result is null, as resultResponse makes it', () => {
+    assert.equal(text(encodeResult(3, undefined)), '{"jsonrpc":"2.0","id":3,"result":null}');
+  });
+
+  it('splices a RawJson result without reading it (its bytes are copied as they are)', () => {
+    // Not something JSON.stringify would produce from any value: proof the bytes were not re-serialized.
+    const raw = new RawJson(Buffer.from('{"b":1.000,"a":"\\u0041"}'));
+    assert.equal(text(encodeResult(9, raw)), '{"jsonrpc":"2.0","id":9,"result":{"b":1.000,"a":"\\u0041"}}');
+  });
+
+  it('takes a wire id as it was sent: big numbers and 1.0 come back unchanged', () => {
+    assert.equal(text(encodeResult({ wire: '123456789012345678901234567890' }, 1)), '{"jsonrpc":"2.0","id":123456789012345678901234567890,"result":1}');
+    assert.equal(text(encodeResult({ wire: '1.0' }, RawJson.fromValue('x'))), '{"jsonrpc":"2.0","id":1.0,"result":"x"}');
+    assert.equal(text(encodeError({ wire: '"\\u00e9"' }, { code: 1, message: 'm' })), '{"jsonrpc":"2.0","id":"\\u00e9","error":{"code":1,"message":"m"}}');
+  });
+
+  it('counts bytes in UTF-8, not characters', () => {
+    const m = encodeResult(1, 'é€😀');
+    assert.equal(m.bytes, Buffer.byteLength(JSON.stringify(resultResponse(1, 'é€😀'))));
+    const raw = encodeResult(1, new RawJson(Buffer.from('"é€😀"')));
+    assert.equal(raw.bytes, m.bytes);
+  });
+
+  it('a batch is its members between brackets, in order, with their byte count', () => {
+    const members = [encodeResult(1, new RawJson(Buffer.from('[1,2]'))), encodeError('b', { code: 2, message: 'no' }), encodeResult(null, 'é')];
+    const batch = encodeBatch(members);
+    const expected = `[${members.map(text).join(',')}]`;
+    assert.equal(text(batch), expected);
+    assert.equal(batch.bytes, Buffer.byteLength(expected));
+    assert.equal(text(encodeBatch([members[0]!])), `[${text(members[0]!)}]`);
+  });
+
+  it('notifications and plain values', () => {
+    assert.equal(text(encodeNotification('blockchain.scripthash.subscribe', ['ab', null])), '{"jsonrpc":"2.0","method":"blockchain.scripthash.subscribe","params":["ab",null]}');
+    // RawJson nested in a plain value still serializes correctly (the slow path, through toJSON).
+    assert.equal(text(encodeValue({ a: new RawJson(Buffer.from('{"x":[1]}')) })), '{"a":{"x":[1]}}');
+  });
+});
+
+describe('OutputBuffer', () => {
+  it('frames every message with a newline, in the order pushed, and empties itself', () => {
+    const out = new OutputBuffer();
+    const msgs = [encodeResult(1, 'a'), encodeNotification('m', [1]), encodeResult(2, new RawJson(Buffer.from('{"é":"😀"}'))), encodeBatch([encodeResult(3, 3)])];
+    for (const m of msgs) out.push(m);
+    assert.equal(out.length, 4);
+    assert.equal(out.bytes, msgs.reduce((n, m) => n + m.bytes + 1, 0));
+    const framed = out.takeFramed();
+    assert.equal(framed.length, msgs.reduce((n, m) => n + m.bytes + 1, 0));
+    assert.deepEqual(framed.toString('utf8').split('\n'), [...msgs.map(text), '']);
+    assert.equal(out.length, 0);
+    assert.equal(out.bytes, 0);
+    assert.equal(out.takeFramed().length, 0);
+  });
+
+  it('gives WebSocket one unframed buffer per message', () => {
+    const out = new OutputBuffer();
+    const raw = Buffer.from('{"jsonrpc":"2.0","id":1,"result":1}');
+    out.push({ pieces: [raw], bytes: raw.length });
+    out.push(encodeResult(2, new RawJson(Buffer.from('[true]'))));
+    const messages = out.takeMessages();
+    assert.deepEqual(
+      messages.map((m) => m.toString()),
+      ['{"jsonrpc":"2.0","id":1,"result":1}', '{"jsonrpc":"2.0","id":2,"result":[true]}'],
+    );
+    assert.equal(out.length, 0);
+  });
+
+  it('says how many bytes wait ahead of the last message (the slow-reader rule per turn)', () => {
+    const out = new OutputBuffer();
+    assert.equal(out.bytesBeforeLast, 0);
+    const a = encodeResult(1, 'x'.repeat(100));
+    const b = encodeResult(2, 'y');
+    out.push(a);
+    assert.equal(out.bytesBeforeLast, 0, 'one answer alone is never ahead of itself');
+    out.push(b);
+    assert.equal(out.bytesBeforeLast, a.bytes + 1);
+  });
+
+  it('clear() drops what waits', () => {
+    const out = new OutputBuffer();
+    out.push(encodeResult(1, 1));
+    out.clear();
+    assert.equal(out.bytes, 0);
+    assert.equal(out.takeFramed().length, 0);
+  });
+});
+
+describe('end-of-turn flushing', () => {
+  it('flushes everything asked for in one turn together, after the turn, in the order asked', async () => {
+    const calls: string[] = [];
+    const mk = (name: string) => ({ flushTurn: () => void calls.push(name) });
+    const a = mk('a');
+    const b = mk('b');
+    flushAtEndOfTurn(a);
+    flushAtEndOfTurn(b);
+    await Promise.resolve();
+    assert.deepEqual(calls, [], 'not before the turn ends (microtasks of the same turn still run first)');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ['a', 'b']);
+    flushAtEndOfTurn(a);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ['a', 'b', 'a'], 'a later turn is flushed again');
+  });
+
+  it('one flushable failing does not cost the others their turn', async () => {
+    const calls: string[] = [];
+    flushAtEndOfTurn({ flushTurn: () => { throw new Error('socket gone'); } });
+    flushAtEndOfTurn({ flushTurn: () => void calls.push('ok') });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ['ok']);
+  });
+});

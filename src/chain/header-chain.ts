@@ -6,7 +6,7 @@
  * their cumulative work, so a competing branch can be weighed against it.
  * Pure: it never fetches; the tracker feeds it.
  */
-import type { Network } from '../config/networks.js';
+import type { Checkpoint, Network } from '../config/networks.js';
 import { blockHash, checkProofOfWork, parseHeader, workForBits } from '../protocol/bitcoin/header.js';
 import { checkBits, timespanStartHeight, type HeaderFacts } from './difficulty.js';
 
@@ -21,6 +21,23 @@ export interface ChainHeader extends HeaderFacts {
 export type BranchVerdict =
   | { readonly ok: true; readonly headers: readonly ChainHeader[]; readonly work: bigint }
   | { readonly ok: false; readonly reason: string; readonly height: number };
+
+/**
+ * The lowest height an anchor on a checkpoint at `height` must hold: the start
+ * of the timespan the first retarget above it measures, so that retarget is
+ * checked like any other (never taken on trust). Those headers are trusted
+ * because their hashes chain up to the checkpoint's, not because of their bits.
+ */
+export function anchorStart(network: Network, height: number): number {
+  const { interval } = network.retarget;
+  const nextRetarget = (Math.floor(height / interval) + 1) * interval;
+  return Math.max(0, Math.min(height, timespanStartHeight(network, nextRetarget)));
+}
+
+/** Which of two verified tips carries more work: positive when `a` does. Height never decides; equal work keeps the one held. */
+export function compareWork(a: { readonly work: bigint }, b: { readonly work: bigint }): number {
+  return a.work > b.work ? 1 : a.work < b.work ? -1 : 0;
+}
 
 export class HeaderChain {
   private readonly byHeight = new Map<number, ChainHeader>();
@@ -52,11 +69,12 @@ export class HeaderChain {
 
   /**
    * Verifies consecutive headers from `startHeight`. The first links to our
-   * header at startHeight-1 unless `anchor` is set (the first run we trust,
-   * then verify from). Retargets whose period start is outside what we hold
-   * can only be taken on trust while anchoring.
+   * header at startHeight-1 unless `anchor` is set (a run to start from; the
+   * tracker only anchors through anchorOn, on a checkpoint, whose run holds
+   * every header the first retarget above it needs). `bitsRules` false skips
+   * the difficulty rules (anchorOn's run is trusted for its hashes instead).
    */
-  verifyBranch(startHeight: number, hexes: readonly string[], anchor = false): BranchVerdict {
+  verifyBranch(startHeight: number, hexes: readonly string[], anchor = false, bitsRules = true): BranchVerdict {
     const out: ChainHeader[] = [];
     let prev: ChainHeader | undefined = anchor ? undefined : this.byHeight.get(startHeight - 1);
     if (!anchor && !prev) return { ok: false, reason: `no header at ${startHeight - 1} to link to`, height: startHeight };
@@ -73,7 +91,7 @@ export class HeaderChain {
       const pow = checkProofOfWork(hex, this.network);
       if (!pow.ok) return { ok: false, reason: `proof of work: ${pow.reason}`, height };
       if (prev && parsed.prevHash !== prev.hash) return { ok: false, reason: `does not link to ${prev.hash} at ${prev.height}`, height };
-      if (prev) {
+      if (prev && bitsRules) {
         const startAt = timespanStartHeight(this.network, height);
         const periodStart = startAt >= startHeight ? out[startAt - startHeight] : this.byHeight.get(startAt);
         const facts = { height, bits: parsed.bits, time: parsed.time };
@@ -86,6 +104,32 @@ export class HeaderChain {
       prev = header;
     }
     return { ok: true, headers: out, work: work - (this.byHeight.get(startHeight - 1)?.work ?? 0n) };
+  }
+
+  /**
+   * Starts the chain on a checkpoint: `hexes` are the headers from `startHeight`
+   * (anchorStart) up to and including the checkpoint's height; they must link
+   * among themselves and the last must hash to the checkpoint's hash. Work is
+   * then counted so the checkpoint's header carries the checkpoint's chainwork
+   * (0 when unknown), making the tip's work comparable across chains anchored
+   * on the same checkpoint. Everything verified after this follows every rule.
+   */
+  anchorOn(checkpoint: Checkpoint, startHeight: number, hexes: readonly string[]): BranchVerdict {
+    const end = startHeight + hexes.length - 1;
+    if (hexes.length === 0 || end !== checkpoint.height) {
+      return { ok: false, reason: `the anchor run ${startHeight}..${end} does not end at the checkpoint height ${checkpoint.height}`, height: Math.max(startHeight, end) };
+    }
+    // Bits are not checked here: these headers are trusted for their hashes, which chain up to the checkpoint's.
+    const verdict = this.verifyBranch(startHeight, hexes, true, false);
+    if (!verdict.ok) return verdict;
+    const last = verdict.headers[verdict.headers.length - 1]!;
+    if (last.hash !== checkpoint.hash.toLowerCase()) {
+      return { ok: false, reason: `block ${checkpoint.height} is ${last.hash}, not the checkpoint ${checkpoint.hash}`, height: checkpoint.height };
+    }
+    const shift = (checkpoint.chainwork ?? 0n) - last.work;
+    const headers = verdict.headers.map((h) => ({ ...h, work: h.work + shift }));
+    this.adopt(headers, true);
+    return { ok: true, headers, work: last.work + shift };
   }
 
   /** Work of our chain above `height` (0 when height is our tip). */

@@ -7,14 +7,23 @@
  * real reorg (a heavier chain forking below it), announced as a `reorg` event
  * naming the orphaned blocks. An upstream that sends an invalid header, or
  * follows a lighter fork, is quarantined in the pool.
+ *
+ * Anchoring: nothing an upstream says is trusted but the network's newest
+ * checkpoint (config/networks.ts, or chain.checkpoints). A chain is taken only
+ * if it holds the checkpoint's block at its height and every header above it
+ * follows the rules, retargets included (the anchor holds the period the first
+ * retarget measures). The first anchoring waits briefly for every upstream's
+ * first tip and weighs them all; a later tip that forks below the headers held
+ * is verified from the checkpoint again and weighed the same way. Work decides,
+ * never height and never who answered first.
  */
 import { EventEmitter } from 'node:events';
-import type { Network } from '../config/networks.js';
+import type { Checkpoint, Network } from '../config/networks.js';
 import type { Logger } from '../observability/logger.js';
 import { blockHash, checkProofOfWork, parseHeader } from '../protocol/bitcoin/header.js';
 import { canonicalHeaders } from '../routing/adapt.js';
 import type { HeaderTip, UpstreamPool } from '../upstream/pool.js';
-import { HeaderChain, type ChainHeader } from './header-chain.js';
+import { HeaderChain, anchorStart, compareWork, type ChainHeader } from './header-chain.js';
 
 export interface Reorg {
   /** The last height both chains share. */
@@ -37,7 +46,15 @@ export interface TrackerOptions {
   readonly requestTimeoutMs: number;
   /** How long an upstream that sent an invalid header stays out of rotation. */
   readonly quarantineMs: number;
+  /** Before the first anchoring, how long to wait for every upstream's first tip (so all are weighed). Default 2 s. */
+  readonly gatherMs?: number;
 }
+
+/** A chain that fails the rules (or the checkpoint): its upstream is a liar. */
+class InvalidChain extends Error {}
+
+/** Verdicts kept per tip hash, so a liar re-announcing the same tip costs no new fetch. */
+const MAX_VERDICTS = 1024;
 
 /** Headers per blockchain.block.headers call: the cap ElectrumX, Fulcrum and electrs all use. */
 const MAX_HEADERS_PER_CALL = 2016;
@@ -46,13 +63,17 @@ const MAX_HEADERS_PER_CALL = 2016;
 class UnbackedTip extends Error {}
 
 export class ChainTracker extends EventEmitter<TrackerEvents> {
-  private readonly chain: HeaderChain;
+  private chain: HeaderChain;
+  private readonly checkpoint: Checkpoint;
+  private readonly keep: number;
+  /** Tips already verified from the checkpoint and found wanting: hash → why (lighter, or invalid). */
+  private readonly verdicts = new Map<string, { readonly invalid: boolean; readonly reason: string; readonly work?: bigint }>();
   /** Tips are handled one at a time, in arrival order. */
   private queue: Promise<void> = Promise.resolve();
   /** Upstreams quarantined because they follow a lighter fork (released when they rejoin). */
   private readonly onFork = new Set<string>();
   /** The last tip each upstream announced (queued or handled), to find those a reorg leaves on the losing side. */
-  private readonly offered = new Map<string, { readonly height: number; readonly hash: string }>();
+  private readonly offered = new Map<string, { readonly height: number; readonly hash: string; readonly hex: string }>();
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -62,7 +83,13 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
   ) {
     super();
     this.setMaxListeners(0);
-    this.chain = new HeaderChain(network, Math.max(opts.keep, opts.maxReorgDepth + 1));
+    this.keep = Math.max(opts.keep, opts.maxReorgDepth + 1);
+    this.chain = new HeaderChain(network, this.keep);
+    const newest = network.checkpoints[network.checkpoints.length - 1];
+    if (!newest) throw new Error(`network ${network.name} has no checkpoint to anchor on`);
+    this.checkpoint = newest;
+    // Until a chain is verified nobody is lagging: a claimed-higher tip proves nothing.
+    pool.measureLagFromVerifiedTip();
     pool.on('tip', (upstream, tip) => {
       // Checked at once, before the pool weighs this tip against the others': a tip without proof
       // of work must not make honest upstreams look behind, even for a moment.
@@ -71,10 +98,12 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
         this.quarantine(upstream, `tip ${tip.height} fails proof of work (${pow.reason})`);
         return;
       }
-      this.offered.set(upstream, { height: tip.height, hash: blockHash(tip.hex) });
+      this.offered.set(upstream, { height: tip.height, hash: blockHash(tip.hex), hex: tip.hex });
       this.queue = this.queue
         .then(() => this.offer(upstream, tip))
-        .catch((err: Error) => (err instanceof UnbackedTip ? this.quarantine(upstream, err.message) : this.log.warn({ upstream, err: err.message }, 'could not follow an upstream tip')));
+        .catch((err: Error) =>
+          err instanceof UnbackedTip || err instanceof InvalidChain ? this.quarantine(upstream, err.message) : this.log.warn({ upstream, err: err.message }, 'could not follow an upstream tip'),
+        );
     });
     // The pool measures lag against the verified tip, not against what upstreams claim.
     this.on('tip', (t) => pool.setVerifiedTip(t.height));
@@ -106,14 +135,27 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
 
   private async offer(upstream: string, offered: HeaderTip): Promise<void> {
     const hash = blockHash(offered.hex);
+    if (offered.height < this.checkpoint.height) {
+      // Not synced past the checkpoint: behind, not lying; the pool's lag rules keep it out.
+      this.log.debug({ upstream, height: offered.height, checkpoint: this.checkpoint.height }, 'upstream tip below the checkpoint');
+      return;
+    }
     const ours = this.chain.tip;
     if (!ours) {
-      await this.bootstrap(upstream, offered);
+      await this.anchor();
       return;
     }
     if (this.chain.hashAt(offered.height) === hash) {
       this.rejoined(upstream);
       return;
+    }
+    const known = this.verdicts.get(hash);
+    if (known) {
+      if (known.invalid) throw new InvalidChain(known.reason);
+      if (known.work !== undefined && known.work <= ours.work) {
+        this.lighter(upstream, known.reason);
+        return;
+      }
     }
     if (offered.height <= ours.height - this.opts.maxReorgDepth) {
       // Far behind on a chain we no longer hold: lagging, or another chain. The pool's lag rules keep it out.
@@ -126,18 +168,137 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     await this.follow(upstream, offered, ours);
   }
 
-  /** The first tip: trust the last `keep` headers below it once they verify among themselves. */
-  private async bootstrap(upstream: string, offered: HeaderTip): Promise<void> {
-    const start = Math.max(0, offered.height - Math.max(this.opts.keep, this.network.retarget.interval + 1) + 1);
-    const hexes = await this.fetch(upstream, start, offered.height - start);
-    hexes.push(offered.hex);
-    const verdict = this.chain.verifyBranch(start, hexes, true);
-    if (!verdict.ok) {
-      this.quarantine(upstream, `header ${verdict.height}: ${verdict.reason}`);
+  /**
+   * The first chain: every upstream's tip offered so far (after a short wait
+   * for the others' first tips) is verified from the checkpoint, the most work
+   * wins. Those on a valid chain with less work wait, quarantined, until they
+   * follow ours; those on an invalid one are quarantined as liars.
+   */
+  private async anchor(): Promise<void> {
+    await this.gather();
+    if (this.chain.tip) return;
+    // Highest claim first: honest upstreams a few blocks behind it are then found on it without a fetch.
+    const claims = [...this.offered].filter(([, t]) => t.height >= this.checkpoint.height).sort((a, b) => b[1].height - a[1].height);
+    const candidates: { upstream: string; chain: HeaderChain }[] = [];
+    for (const [upstream, t] of claims) {
+      if (candidates.some((c) => c.chain.hashAt(t.height) === t.hash)) continue;
+      const known = this.verdicts.get(t.hash);
+      if (known?.invalid) {
+        this.quarantine(upstream, known.reason);
+        continue;
+      }
+      try {
+        candidates.push({ upstream, chain: await this.fromCheckpoint(upstream, { height: t.height, hex: t.hex }) });
+      } catch (err) {
+        if (err instanceof InvalidChain || err instanceof UnbackedTip) this.quarantine(upstream, err.message);
+        else this.log.warn({ upstream, err: (err as Error).message }, 'could not verify an upstream chain');
+      }
+    }
+    let best: { upstream: string; chain: HeaderChain } | undefined;
+    for (const c of candidates) if (!best || compareWork(c.chain.tip!, best.chain.tip!) > 0) best = c;
+    if (!best) return;
+    this.chain = best.chain;
+    const tip = this.chain.tip!;
+    for (const c of candidates) {
+      if (c === best) continue;
+      const reason = `its chain to ${c.chain.tip!.height} has less work than the one to ${tip.height}`;
+      this.remember(c.chain.tip!, false, reason);
+    }
+    for (const [upstream, t] of this.offered) {
+      if (this.chain.hashAt(t.height) === t.hash) continue;
+      const v = this.verdicts.get(t.hash);
+      if (v && !v.invalid) this.lighter(upstream, v.reason);
+    }
+    this.log.info({ upstream: best.upstream, height: tip.height, checkpoint: this.checkpoint.height, candidates: candidates.length, work: tip.work.toString() }, 'chain tracker anchored');
+    this.emit('tip', this.tip!);
+  }
+
+  /** Waits (bounded) until every upstream has offered a tip or cannot (down, wrong network). */
+  private async gather(): Promise<void> {
+    const deadline = Date.now() + (this.opts.gatherMs ?? 2000);
+    const waiting = (): boolean => this.pool.status().some((u) => u.tipHeight === null && (u.state === 'connecting' || u.state === 'healthy' || u.state === 'lagging'));
+    while (waiting() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * The upstream's chain from the checkpoint to `tip`, verified: the anchor
+   * run must end at the checkpoint's block, every header above it must link,
+   * meet its proof of work and carry the bits the rules expect. Checked in
+   * chunks of one call each, so memory stays at the window held.
+   */
+  private async fromCheckpoint(upstream: string, tip: HeaderTip): Promise<HeaderChain> {
+    const cp = this.checkpoint;
+    const chain = new HeaderChain(this.network, this.keep);
+    const start = anchorStart(this.network, cp.height);
+    const trusted = tip.height === cp.height ? [...(await this.fetch(upstream, start, cp.height - start)), tip.hex] : await this.fetch(upstream, start, cp.height - start + 1);
+    const anchored = chain.anchorOn(cp, start, trusted);
+    if (!anchored.ok) throw new InvalidChain(`header ${anchored.height}: ${anchored.reason}`);
+    for (let next = cp.height + 1; next <= tip.height; ) {
+      const count = Math.min(MAX_HEADERS_PER_CALL, tip.height - next + 1);
+      const last = next + count - 1 === tip.height;
+      const hexes = await this.fetch(upstream, next, last ? count - 1 : count);
+      if (last) hexes.push(tip.hex);
+      const verdict = chain.verifyBranch(next, hexes);
+      if (!verdict.ok) {
+        this.remember({ hash: blockHash(tip.hex), height: tip.height }, true, `header ${verdict.height}: ${verdict.reason}`);
+        throw new InvalidChain(`header ${verdict.height}: ${verdict.reason}`);
+      }
+      chain.adopt(verdict.headers);
+      next += count;
+    }
+    return chain;
+  }
+
+  private remember(tip: { readonly hash: string; readonly height: number; readonly work?: bigint }, invalid: boolean, reason: string): void {
+    if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!);
+    this.verdicts.set(tip.hash, tip.work === undefined ? { invalid, reason } : { invalid, reason, work: tip.work });
+  }
+
+  /** A valid chain with less work than ours: out of rotation until the upstream follows ours. */
+  private lighter(upstream: string, reason: string): void {
+    if (this.onFork.has(upstream)) return;
+    this.onFork.add(upstream);
+    this.log.warn({ upstream, reason }, 'upstream follows a chain with less work');
+    this.pool.quarantine(upstream, `follows a lighter chain: ${reason}`, this.opts.quarantineMs);
+  }
+
+  /**
+   * A tip forking below the headers held: verify its chain from the
+   * checkpoint and take it only if it carries more work than ours.
+   */
+  private async deepFork(upstream: string, offered: HeaderTip, ours: ChainHeader): Promise<void> {
+    const theirs = await this.fromCheckpoint(upstream, offered);
+    const tip = theirs.tip!;
+    if (compareWork(tip, ours) <= 0) {
+      const reason = `its chain to ${tip.height} forks below the ${this.keep} headers held and has less work than ours to ${ours.height}`;
+      this.remember(tip, false, reason);
+      this.lighter(upstream, reason);
       return;
     }
-    this.chain.adopt(verdict.headers, true);
-    this.log.info({ upstream, height: offered.height, from: start }, 'chain tracker anchored');
+    const old = this.chain;
+    let fork = -1;
+    for (let h = Math.min(ours.height, tip.height); h >= Math.max(old.baseHeight, theirs.baseHeight); h--) {
+      if (old.hashAt(h) === theirs.hashAt(h)) {
+        fork = h;
+        break;
+      }
+    }
+    // No block in common within both windows: everything held above the checkpoint (or the window) goes.
+    if (fork < 0) fork = Math.max(this.checkpoint.height, Math.min(old.baseHeight, theirs.baseHeight) - 1);
+    const orphaned: string[] = [];
+    for (let h = fork + 1; h <= ours.height; h++) {
+      const hash = old.hashAt(h);
+      if (hash !== undefined) orphaned.push(hash);
+    }
+    this.chain = theirs;
+    this.remember(ours, false, `its chain to ${ours.height} has less work than the one to ${tip.height}`);
+    this.rejoined(upstream);
+    this.log.warn({ upstream, forkHeight: fork, orphaned: orphaned.length, height: tip.height }, 'chain replaced by one with more work from the checkpoint');
+    // Those that served the replaced chain are now on the lighter one.
+    for (const [name, t] of this.offered) {
+      if (name !== upstream && old.hashAt(t.height) === t.hash && this.chain.hashAt(t.height) !== t.hash) this.lighter(name, `left on a chain with less work than the one to ${tip.height}`);
+    }
+    if (orphaned.length > 0) this.emit('reorg', { forkHeight: fork, orphaned, tip: this.tip! });
     this.emit('tip', this.tip!);
   }
 
@@ -168,7 +329,7 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
       }
     }
     if (fork < 0) {
-      this.quarantine(upstream, `no common block with our chain within ${this.opts.maxReorgDepth} blocks`);
+      await this.deepFork(upstream, offered, ours);
       return;
     }
     const branch = await this.fetch(upstream, fork + 1, offered.height - fork - 1);
@@ -215,6 +376,7 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
 
   private quarantine(upstream: string, reason: string): void {
     this.offered.delete(upstream);
+    this.onFork.delete(upstream);
     this.log.warn({ upstream, reason }, 'invalid header from upstream');
     this.pool.quarantine(upstream, reason, this.opts.quarantineMs);
   }

@@ -98,6 +98,8 @@ export const DEFAULT_MAX_REORG_DEPTH = 100;
  */
 export const DEFAULT_RESUBSCRIBE_CONCURRENCY = 100;
 export const DEFAULT_RESUBSCRIBE_PER_SECOND = 2000;
+/** chain.checkpoints: null keeps the checkpoints shipped for the network (config/networks.ts). */
+export const DEFAULT_CHECKPOINTS = null;
 
 /** Blocks below the tip before an answer about a block may be cached; 6 is the usual finality rule of thumb. */
 export const DEFAULT_CACHE_MIN_DEPTH = 6;

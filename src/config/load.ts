@@ -22,7 +22,7 @@ import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { DEFAULT_BITCOIN_UPSTREAMS } from './defaults.js';
-import { NETWORKS } from './networks.js';
+import { NETWORKS, type Checkpoint, type Network } from './networks.js';
 import { allowedKeysAt, configFileSchema, type ConfigFile } from './schema.js';
 import type { GatewayConfig, ListenerConfig, LoggingConfig, ServerIdentityConfig, UpstreamConfig } from './types.js';
 import { formatHostPort, parseUpstreamUrl } from './urls.js';
@@ -218,13 +218,25 @@ function applyOverrides(input: Record<string, unknown>, overrides: CliOverrides,
 // ---------------------------------------------------------------------------
 // GatewayConfig assembly and cross-key checks
 
+/**
+ * chain.checkpoints replaces the network's shipped checkpoints, lowest first
+ * (the tracker anchors on the newest). Chainwork is hex, as bitcoind prints it.
+ */
+function withCheckpoints(network: Network, checkpoints: ConfigFile['chain']['checkpoints']): Network {
+  if (checkpoints === null) return network;
+  const list: Checkpoint[] = [...checkpoints]
+    .sort((a, b) => a.height - b.height)
+    .map((c) => ({ height: c.height, hash: c.hash, chainwork: c.chainwork === null ? null : BigInt(c.chainwork.startsWith('0x') ? c.chainwork : `0x${c.chainwork}`) }));
+  return { ...network, checkpoints: list };
+}
+
 function toGatewayConfig(
   file: ConfigFile,
   baseDir: string,
   ctx: LocatedContext,
   problems: ConfigProblem[],
 ): GatewayConfig {
-  const network = NETWORKS[file.network];
+  const network = withCheckpoints(NETWORKS[file.network], file.chain.checkpoints);
 
   const listen: ListenerConfig[] = file.listen.map((l) => ({
     url: l.url,

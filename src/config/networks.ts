@@ -28,6 +28,23 @@ export interface AddressEncoding {
   readonly bech32Hrp: string;
 }
 
+/**
+ * A block the gateway trusts without asking anyone: the chain tracker anchors
+ * only on a chain that has this block at this height, and verifies every
+ * header above it (proof of work, links, difficulty) itself.
+ */
+export interface Checkpoint {
+  readonly height: number;
+  /** Display-order (big-endian) hex of the block's hash. */
+  readonly hash: string;
+  /**
+   * Cumulative chainwork up to and including this block, when known; chains
+   * are weighed by work above the checkpoint, so it is informative (reported
+   * as the tip's chainwork), not needed to choose between them.
+   */
+  readonly chainwork: bigint | null;
+}
+
 export interface Network {
   readonly name: NetworkName;
   readonly coin: 'bitcoin' | 'litecoin';
@@ -40,6 +57,8 @@ export interface Network {
   readonly retarget: RetargetRules;
   /** How many headers one legacy blockchain.block.get_chunk index covers. */
   readonly chunkSize: number;
+  /** Trusted blocks, lowest first; the tracker anchors on the newest (config key chain.checkpoints replaces them). */
+  readonly checkpoints: readonly Checkpoint[];
 }
 
 export const NETWORK_NAMES = [
@@ -79,6 +98,36 @@ const REGTEST_RETARGET: RetargetRules = {
   allowMinDifficultyBlocks: true,
 };
 
+/** Block 0 as a checkpoint: its chainwork is the work of its bits (2^256 / (target + 1)). */
+function genesis(hash: string, chainwork: bigint): Checkpoint {
+  return { height: 0, hash, chainwork };
+}
+
+/**
+ * Bitcoin block 747,935, the last block of retarget period 370: the newest
+ * entry of Electrum 4.3.4's checkpoints.json (entry i is the hash of block
+ * (i+1)*2016-1 and the target of period i). Its chainwork is the sum over the
+ * 371 periods of 2016 * floor(2^256 / (target + 1)), computed from that file
+ * (the same sum Bitcoin Core's chainwork is).
+ */
+const BITCOIN_CHECKPOINT: Checkpoint = {
+  height: 747_935,
+  hash: '00000000000000000001095f6deb27964f80c74f38217a32044c20265e0f40e3',
+  chainwork: 0x33622761289fc360f12a8440n,
+};
+
+/**
+ * Testnet3 block 2,338,559 (period 1,159's last block), the newest entry of
+ * Electrum's checkpoints_testnet.json. That file carries no targets (all 0:
+ * testnet's min-difficulty blocks make them meaningless), so the chainwork is
+ * not known; chains are weighed by the work above it.
+ */
+const TESTNET_CHECKPOINT: Checkpoint = {
+  height: 2_338_559,
+  hash: '0000000000000ae07f7535851cb685259a447d1ad5d3206fc4ee3693bb7421a3',
+  chainwork: null,
+};
+
 export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
   bitcoin: {
     name: 'bitcoin',
@@ -89,6 +138,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'sha256d',
     retarget: BITCOIN_RETARGET,
     chunkSize: 2016,
+    checkpoints: [genesis('000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f', 0x100010001n), BITCOIN_CHECKPOINT],
   },
   testnet: {
     name: 'testnet',
@@ -99,6 +149,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'sha256d',
     retarget: { ...BITCOIN_RETARGET, allowMinDifficultyBlocks: true },
     chunkSize: 2016,
+    checkpoints: [genesis('000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943', 0x100010001n), TESTNET_CHECKPOINT],
   },
   testnet4: {
     name: 'testnet4',
@@ -109,6 +160,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'sha256d',
     retarget: { ...BITCOIN_RETARGET, allowMinDifficultyBlocks: true },
     chunkSize: 2016,
+    checkpoints: [genesis('00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043', 0x100010001n)],
   },
   signet: {
     name: 'signet',
@@ -119,6 +171,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'sha256d',
     retarget: { ...BITCOIN_RETARGET, powLimitBits: 0x1e0377ae },
     chunkSize: 2016,
+    checkpoints: [genesis('00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6', 0x49d414n)],
   },
   regtest: {
     name: 'regtest',
@@ -129,6 +182,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'sha256d',
     retarget: REGTEST_RETARGET,
     chunkSize: 2016,
+    checkpoints: [genesis('0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206', 2n)],
   },
   litecoin: {
     name: 'litecoin',
@@ -139,6 +193,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'scrypt',
     retarget: LITECOIN_RETARGET,
     chunkSize: 2016,
+    checkpoints: [genesis('12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2', 0x100010n)],
   },
   'litecoin-testnet': {
     name: 'litecoin-testnet',
@@ -149,6 +204,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'scrypt',
     retarget: { ...LITECOIN_RETARGET, allowMinDifficultyBlocks: true },
     chunkSize: 2016,
+    checkpoints: [genesis('4966625a4b2851d9fdee139e56211a0d88575f59ed816ff5e6a63deb4e3e29a0', 0x100010n)],
   },
   'litecoin-regtest': {
     name: 'litecoin-regtest',
@@ -159,6 +215,7 @@ export const NETWORKS: Readonly<Record<NetworkName, Network>> = {
     powHash: 'scrypt',
     retarget: { ...REGTEST_RETARGET, targetTimespanSeconds: LITECOIN_RETARGET.targetTimespanSeconds },
     chunkSize: 2016,
+    checkpoints: [genesis('530827f38f93b43ed12af0b3ad25a288dc02ed74d6d7857862df51fc56c416f9', 2n)],
   },
 };
 

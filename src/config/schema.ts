@@ -53,6 +53,7 @@ DEFAULT_MAX_DELAY_MS,
   DEFAULT_MAX_REORG_DEPTH,
   DEFAULT_RESUBSCRIBE_CONCURRENCY,
   DEFAULT_RESUBSCRIBE_PER_SECOND,
+  DEFAULT_CHECKPOINTS,
   DEFAULT_CACHE_MIN_DEPTH,
   DEFAULT_CACHE_MEMORY_BYTES,
   DEFAULT_CACHE_REDIS_TIMEOUT_MS,
@@ -168,6 +169,26 @@ export const poolSchema = z.strictObject({
   socks: z.string().trim().min(1).nullable().default(null),
 });
 
+/** A block trusted without asking anyone: height, display-order hash, and its chainwork as hex (bitcoind's getblockheader "chainwork") when known. */
+export const checkpointSchema = z.strictObject({
+  height: intIn(0, 1_000_000_000),
+  hash: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'expected a block hash: 64 hex digits, in display order')
+    .transform((h) => h.toLowerCase()),
+  // A string: YAML would read an unquoted 0x… as a number and lose its digits.
+  chainwork: z
+    .string({ error: 'expected the chainwork as a quoted hex string, e.g. "0x1f4" (as bitcoind prints it)' })
+    .regex(/^(0x)?[0-9a-fA-F]{1,64}$/, 'expected the chainwork as a quoted hex string, e.g. "0x1f4" (as bitcoind prints it)')
+    .nullable()
+    .default(null),
+});
+
+export const chainSchema = z.strictObject({
+  // null keeps the network's shipped checkpoints; a list replaces them (the newest is the anchor).
+  checkpoints: z.array(checkpointSchema).min(1).nullable().default(DEFAULT_CHECKPOINTS),
+});
+
 export const costSchema = z
   .strictObject({
     soft_limit: z.number().min(0).default(DEFAULT_COST_SOFT_LIMIT),
@@ -220,6 +241,7 @@ export const configFileSchema = z.strictObject({
   limits: section(limitsSchema.prefault({})),
   cost: section(costSchema.prefault({})),
   pool: section(poolSchema.prefault({})),
+  chain: section(chainSchema.prefault({})),
   cache: section(cacheSchema.prefault({})),
   logging: section(loggingSchema.prefault({})),
   discovery: section(discoverySchema.prefault({})),

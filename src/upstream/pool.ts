@@ -195,6 +195,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   private summaryTimer: NodeJS.Timeout | null = null;
   /** The tip height the chain tracker has verified, once it has one. */
   private verifiedHeight: number | null = null;
+  /** Set by the chain tracker: lag is measured only against its verified tip (nobody lags before there is one). */
+  private lagFromVerifiedOnly = false;
 
   constructor(
     definitions: readonly UpstreamDefinition[],
@@ -328,11 +330,27 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
    */
   setVerifiedTip(height: number): void {
     this.verifiedHeight = height;
+    this.reportLags();
+    this.refreshAll();
+  }
+
+  /** Every upstream's tip and lag to the observer (lag 0 while there is nothing to measure against). */
+  private reportLags(): void {
+    const best = this.lagReference();
+    for (const x of this.upstreams) if (x.tip) this.observer?.upstreamTip(x.name, x.tip.height, best === null ? 0 : best - x.tip.height);
+  }
+
+  /**
+   * With a chain tracker, no upstream is lagging until a chain is verified: an
+   * upstream below a claimed-higher tip is not behind until that tip is proven.
+   */
+  measureLagFromVerifiedTip(): void {
+    this.lagFromVerifiedOnly = true;
     this.refreshAll();
   }
 
   private lagReference(): number | null {
-    return this.verifiedHeight ?? this.bestTipHeight();
+    return this.verifiedHeight ?? (this.lagFromVerifiedOnly ? null : this.bestTipHeight());
   }
 
   /**
@@ -390,7 +408,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
 
   status(): UpstreamStatus[] {
     const now = Date.now();
-    const best = this.bestTipHeight();
+    const best = this.lagReference();
     return this.upstreams.map((u) => {
       const first = u.openConns()[0];
       const endpoint = u.def.endpoints[u.endpointIndex]!;
@@ -656,9 +674,9 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     if (typeof height !== 'number' || !Number.isSafeInteger(height) || height < 0 || !isHexOfLength(hex, 80)) return;
     if (u.tip && u.tip.height === height && u.tip.hex === hex) return;
     u.tip = { height, hex: hex.toLowerCase() };
-    const best = this.bestTipHeight() ?? height;
-    // A new best tip changes every other upstream's lag too, including one whose own tip is stuck.
-    for (const x of this.upstreams) if (x.tip) this.observer?.upstreamTip(x.name, x.tip.height, best - x.tip.height);
+    // Lag against the verified tip (or, without a tracker, the best claimed one). A new best tip
+    // changes every other upstream's lag too, including one whose own tip is stuck.
+    this.reportLags();
     this.emit('tip', u.name, u.tip);
     this.refreshAll();
   }

@@ -142,7 +142,7 @@ describe('electrum-gateway check-config', () => {
       `${file}:3:5: listen[0]: "tcp://0.0.0.0": missing port (write HOST:PORT, e.g. 0.0.0.0:50001)`,
       `${file}:6:5: upstreams[0].nmae: unknown key "nmae" (did you mean "name"?)`,
       `${file}:8:19: limits.max_line_bytes: must be at least 1024`,
-      `${file}:9:1: colour: unknown key "colour" (allowed here: network, listen, upstreams, redis, admin, server, limits, cost, pool, cache, logging, discovery, shutdown_grace_ms, drain_ms, admin_token, admin_token_file, workers)`,
+      `${file}:9:1: colour: unknown key "colour" (allowed here: network, listen, upstreams, redis, admin, server, limits, cost, pool, chain, cache, logging, discovery, shutdown_grace_ms, drain_ms, admin_token, admin_token_file, workers)`,
       `${file}: 5 problems`,
     ]);
     assertNoStack(r.stdout + r.stderr);

@@ -126,6 +126,8 @@ export function makeSimTx(tx: Transaction, fee = 0): SimTx {
 export interface ChainOptions {
   seed: string;
   initialBlocks: number;
+  /** The bits of the block at each height (default regtest's 0x207fffff everywhere): a harder target makes a chain carry more work. */
+  bits?: (height: number) => number;
 }
 
 /** Fee rates (sat/vB) the simulator's own payments cycle through, so the fee histogram has some shape. */
@@ -152,8 +154,10 @@ export class Chain {
 
   private blocksBuilt = 0;
   private paymentsMade = 0;
+  private readonly bitsAt: (height: number) => number;
 
   constructor(opts: ChainOptions) {
+    this.bitsAt = opts.bits ?? (() => REGTEST_BITS);
     this.key = deriveKey(opts.seed, 'funds');
     this.fillerKey = deriveKey(opts.seed, 'filler');
     this.fundsScripts = [p2wpkhScript(this.key.pubkeyHash), p2pkhScript(this.key.pubkeyHash)];
@@ -592,13 +596,15 @@ export class Chain {
     this.blocksBuilt++;
     const all = [coinbase, ...txs];
     const time = prev.time + BLOCK_INTERVAL;
-    const fields = { version: BLOCK_VERSION, prevHash: prev.hash, merkleRoot: merkleRoot(all.map((t) => t.txid)), time, bits: REGTEST_BITS };
+    const bits = this.bitsAt(height);
+    const target = bits === REGTEST_BITS ? REGTEST_TARGET : bitsToTarget(bits);
+    const fields = { version: BLOCK_VERSION, prevHash: prev.hash, merkleRoot: merkleRoot(all.map((t) => t.txid)), time, bits };
     let header: Buffer;
     let hash: string;
     for (let nonce = 0; ; nonce++) {
       header = serializeHeader({ ...fields, nonce });
       hash = blockHash(header);
-      if (BigInt('0x' + hash) <= REGTEST_TARGET) break;
+      if (BigInt('0x' + hash) <= target) break;
     }
     const block = { height, header, hash, time, txs: all, undo: [] as Coin[][] };
     this.connect(block);

@@ -42,6 +42,8 @@ export interface SimulatorOptions {
    * without cp_height (an extra argument is -32602). Default 'electrumx'.
    */
   flavor?: 'electrumx' | 'electrs';
+  /** Extension: the bits of the block at each height (default 0x207fffff), for chains with more work per block. */
+  bits?: (height: number) => number;
 }
 
 export interface HistoryItem {
@@ -71,7 +73,7 @@ export class Simulator {
   private boundPort: number;
   readonly genesisHash: string;
   private readonly chain: Chain;
-  private readonly opts: Required<Omit<SimulatorOptions, 'genesisHash' | 'port' | 'features' | 'peers'>>;
+  private readonly opts: Required<Omit<SimulatorOptions, 'genesisHash' | 'port' | 'features' | 'peers' | 'bits'>>;
   private peerList: unknown[];
   /** Extension: the features argument of every server.add_peer call received. */
   readonly addPeerCalls: unknown[] = [];
@@ -109,7 +111,7 @@ export class Simulator {
     if (!Number.isInteger(this.opts.initialBlocks) || this.opts.initialBlocks < 0) {
       throw new RangeError(`initialBlocks must be a non-negative integer, got ${this.opts.initialBlocks}`);
     }
-    this.chain = new Chain({ seed: this.opts.seed, initialBlocks: this.opts.initialBlocks });
+    this.chain = new Chain({ seed: this.opts.seed, initialBlocks: this.opts.initialBlocks, ...(opts.bits ? { bits: opts.bits } : {}) });
     this.genesisHash = opts.genesisHash ?? this.chain.blockHash(0);
     this.peerList = opts.peers ?? [];
     const self = this;

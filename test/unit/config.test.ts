@@ -245,6 +245,22 @@ shutdown_grace_ms: 0
     assert.equal(c.shutdownGraceMs, 0);
   });
 
+  it('chain.checkpoints: null keeps the network\'s own, a list replaces them (sorted, chainwork as hex)', () => {
+    assert.deepEqual(ok('network: regtest\nupstreams: [tcp://127.0.0.1:1]\n').network.checkpoints, NETWORKS.regtest.checkpoints);
+    assert.equal(defaultConfig().network.checkpoints.at(-1)?.height, 747_935);
+    const hash = 'AB'.repeat(32);
+    const c = ok(`network: regtest\nupstreams: [tcp://127.0.0.1:1]\nchain:\n  checkpoints:\n    - {height: 500, hash: ${hash}, chainwork: "0x1f4"}\n    - {height: 0, hash: ${'cd'.repeat(32)}}\n`);
+    assert.deepEqual(c.network.checkpoints, [
+      { height: 0, hash: 'cd'.repeat(32), chainwork: null },
+      { height: 500, hash: 'ab'.repeat(32), chainwork: 500n },
+    ]);
+    assert.equal(c.network.genesisHash, NETWORKS.regtest.genesisHash, 'the rest of the network stays');
+    oneProblem('chain:\n  checkpoints:\n    - {height: 1, hash: abc}\n', 'chain.checkpoints[0].hash', 3, 25, /64 hex digits/);
+    problems('chain:\n  checkpoints: []\n');
+    assert.match(problems(`chain:\n  checkpoints:\n    - {height: 1, hash: ${hash}, chainwork: 0x1f4}\n`)[0]!.message, /quoted hex string/);
+    problems('chain:\n  checkpoints:\n    - {height: -1, hash: ' + hash + '}\n');
+  });
+
   it('null turns redis and admin off', () => {
     const c = ok('redis: null\nadmin: null\n');
     assert.equal(c.redis, null);

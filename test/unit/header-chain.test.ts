@@ -9,7 +9,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, scryptSync } from 'node:crypto';
 import { NETWORKS } from '../../src/config/networks.js';
-import { HeaderChain } from '../../src/chain/header-chain.js';
+import { HeaderChain, anchorStart, compareWork } from '../../src/chain/header-chain.js';
+import { retargetBits } from '../../src/chain/difficulty.js';
+import type { Network } from '../../src/config/networks.js';
 import { regtestHeaders } from '../helpers/regtest-headers.js';
 import { loadVectors } from '../helpers/vectors.js';
 
@@ -296,5 +298,108 @@ describe('HeaderChain.adopt', () => {
     assert.ok(bv.ok);
     big.adopt(bv.headers, true);
     assert.equal(tip - big.baseHeight + 1, interval + 50);
+  });
+});
+
+/**
+ * Mainnet's rules over a period of 8 blocks (8 * 600 s) and regtest's easy
+ * limit, so retargets happen within a few mined headers.
+ */
+const SMALL: Network = {
+  ...REGTEST,
+  retarget: { interval: 8, targetTimespanSeconds: 8 * 600, powLimitBits: REGTEST_BITS, noRetargeting: false, allowMinDifficultyBlocks: false },
+  checkpoints: [],
+};
+const HARD = 0x2000ffff;
+
+/** Headers from `from` (the last one given) onward, `count` of them, each at the bits the rules expect, `spacing` seconds apart. */
+function grow(network: Network, from: readonly string[], startHeight: number, count: number, spacing: number, salt: string): string[] {
+  const out = [...from];
+  const heightOf = (i: number): number => startHeight + i;
+  while (out.length < from.length + count) {
+    const i = out.length;
+    const height = heightOf(i);
+    const prev = Buffer.from(out[i - 1]!, 'hex');
+    let bits = prev.readUInt32LE(72);
+    if (height % network.retarget.interval === 0) {
+      const first = Buffer.from(out[i - network.retarget.interval]!, 'hex');
+      bits = retargetBits(network, bits, first.readUInt32LE(68), prev.readUInt32LE(68));
+    }
+    out.push(mineOn(out[i - 1]!, { bits, time: prev.readUInt32LE(68) + spacing, salt: `${salt} ${height}` }));
+  }
+  return out.slice(from.length);
+}
+
+describe('anchoring on a checkpoint, weighing by work', () => {
+  // Heights 0..7: one period at HARD bits, the checkpoint at 7 (its last block).
+  const base = [MAIN[0]!];
+  for (let h = 1; h <= 7; h++) base.push(mineOn(base[h - 1]!, { bits: HARD, salt: `base ${h}` }));
+  const checkpoint = { height: 7, hash: hashOf(base[7]!), chainwork: 1000n };
+
+  test('anchorStart: the anchor holds the timespan the first retarget above the checkpoint measures', () => {
+    assert.equal(anchorStart(NETWORKS.bitcoin, 747_935), 745_920, 'a period end: the whole period');
+    assert.equal(anchorStart(NETWORKS.bitcoin, 0), 0);
+    assert.equal(anchorStart(NETWORKS.bitcoin, 100), 0, 'mid-period: from the period start');
+    assert.equal(anchorStart(NETWORKS.bitcoin, 4032), 4032, 'a retarget height: its own period starts there');
+    assert.equal(anchorStart(NETWORKS.litecoin, 2015), 0, "litecoin's first retarget measures from 0");
+    assert.equal(anchorStart(NETWORKS.litecoin, 4031), 2015, 'later ones one block further back');
+    assert.equal(anchorStart(SMALL, 7), 0);
+  });
+
+  test('anchorOn takes only a run that ends at the checkpoint, with its hash; work starts at its chainwork', () => {
+    const wrongHash = new HeaderChain(SMALL, 20).anchorOn({ ...checkpoint, hash: hashOf(base[6]!) }, 0, base);
+    assert.equal(wrongHash.ok, false);
+    if (!wrongHash.ok) assert.match(wrongHash.reason, /not the checkpoint/);
+    const short = new HeaderChain(SMALL, 20).anchorOn(checkpoint, 0, base.slice(0, 7));
+    assert.equal(short.ok, false, 'a run that stops below the checkpoint');
+    const other = regtestHeaders(7, 'other');
+    const foreign = new HeaderChain(SMALL, 20).anchorOn(checkpoint, 0, other);
+    assert.equal(foreign.ok, false, 'another chain of the same length');
+    const broken = new HeaderChain(SMALL, 20).anchorOn(checkpoint, 0, [...base.slice(0, 3), other[3]!, ...base.slice(4)]);
+    assert.equal(broken.ok, false, 'a run that does not link');
+    const chain = new HeaderChain(SMALL, 20);
+    const v = chain.anchorOn(checkpoint, 0, base);
+    assert.ok(v.ok, v.ok ? '' : v.reason);
+    assert.equal(chain.tip?.hash, checkpoint.hash);
+    assert.equal(chain.tip?.work, 1000n, "the checkpoint's chainwork");
+  });
+
+  test('the retarget right above the checkpoint is checked, never taken on trust', () => {
+    const chain = new HeaderChain(SMALL, 20);
+    assert.ok(chain.anchorOn(checkpoint, 0, base).ok);
+    // 7 spacings of 600 s measured against 8 * 600: the target shrinks to 7/8, 0x00dfff... (computed by hand).
+    const right = mineOn(base[7]!, { bits: 0x2000dfff, salt: 'right' });
+    assert.ok(chain.verifyBranch(8, [right]).ok);
+    for (const bits of [REGTEST_BITS, HARD]) {
+      const v = chain.verifyBranch(8, [mineOn(base[7]!, { bits, salt: `wrong ${bits}` })]);
+      assert.equal(v.ok, false, `bits ${bits.toString(16)} at the retarget`);
+      if (!v.ok) assert.match(v.reason, /expected 0x2000dfff/);
+    }
+    // And between retargets the bits cannot drop to the easiest target.
+    const v = chain.verifyBranch(8, [right, mineOn(right, { bits: REGTEST_BITS, salt: 'easy' })]);
+    assert.equal(v.ok, false);
+    if (!v.ok) assert.match(v.reason, /outside a retarget/);
+  });
+
+  test('a longer chain that follows every rule but carries less work loses to a shorter heavier one', () => {
+    // Honest: blocks 600 s apart (difficulty rises). Slow: 4 times slower, so its retarget at 16 makes blocks easier.
+    const honestHexes = grow(SMALL, base, 0, 13, 600, 'honest');
+    const slowHexes = grow(SMALL, base, 0, 16, 2400, 'slow');
+    const build = (hexes: string[]): HeaderChain => {
+      const chain = new HeaderChain(SMALL, 20);
+      assert.ok(chain.anchorOn(checkpoint, 0, base).ok);
+      const v = chain.verifyBranch(8, hexes);
+      assert.ok(v.ok, v.ok ? '' : v.reason);
+      chain.adopt(v.headers);
+      return chain;
+    };
+    const honest = build(honestHexes).tip!;
+    const slow = build(slowHexes).tip!;
+    assert.equal(honest.height, 20);
+    assert.equal(slow.height, 23);
+    assert.ok(Buffer.from(slowHexes[8]!, 'hex').readUInt32LE(72) !== Buffer.from(honestHexes[8]!, 'hex').readUInt32LE(72), 'the retarget at 16 differs');
+    assert.ok(compareWork(honest, slow) > 0, `honest ${honest.work} vs slow ${slow.work}`);
+    assert.ok(compareWork(slow, honest) < 0);
+    assert.equal(compareWork(honest, { work: honest.work }), 0, 'equal work: neither wins (the chain held stays)');
   });
 });

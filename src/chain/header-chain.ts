@@ -99,7 +99,9 @@ export class HeaderChain {
         if (!bits.ok && !(anchor && !periodStart)) return { ok: false, reason: bits.reason, height };
       }
       work += workForBits(parsed.bits);
-      const header: ChainHeader = { height, hex, hash: blockHash(hex), prevHash: parsed.prevHash, bits: parsed.bits, time: parsed.time, work };
+      // On sha256d networks the proof-of-work hash is the block hash: hash each header once.
+      const hash = this.network.powHash === 'sha256d' ? pow.powHash : blockHash(hex);
+      const header: ChainHeader = { height, hex, hash, prevHash: parsed.prevHash, bits: parsed.bits, time: parsed.time, work };
       out.push(header);
       prev = header;
     }

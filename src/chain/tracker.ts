@@ -70,6 +70,8 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
   private readonly verdicts = new Map<string, { readonly invalid: boolean; readonly reason: string; readonly work?: bigint }>();
   /** Tips are handled one at a time, in arrival order. */
   private queue: Promise<void> = Promise.resolve();
+  /** Upstreams the tracker quarantined for an invalid chain (their tips are ignored while that lasts). */
+  private readonly liars = new Set<string>();
   /** Upstreams quarantined because they follow a lighter fork (released when they rejoin). */
   private readonly onFork = new Set<string>();
   /** The last tip each upstream announced (queued or handled), to find those a reorg leaves on the losing side. */
@@ -138,6 +140,15 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     if (offered.height < this.checkpoint.height) {
       // Not synced past the checkpoint: behind, not lying; the pool's lag rules keep it out.
       this.log.debug({ upstream, height: offered.height, checkpoint: this.checkpoint.height }, 'upstream tip below the checkpoint');
+      return;
+    }
+    if (this.liars.has(upstream)) {
+      if (this.pool.state(upstream) !== 'quarantined') this.liars.delete(upstream);
+    }
+    if (this.liars.has(upstream)) {
+      // A liar's tips are not followed while it is out (each could cost a verification from the
+      // checkpoint); once its quarantine ends its next tip is weighed like anyone's.
+      this.log.debug({ upstream, height: offered.height }, 'tip of a quarantined upstream ignored');
       return;
     }
     const ours = this.chain.tip;
@@ -377,6 +388,7 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
   private quarantine(upstream: string, reason: string): void {
     this.offered.delete(upstream);
     this.onFork.delete(upstream);
+    this.liars.add(upstream);
     this.log.warn({ upstream, reason }, 'invalid header from upstream');
     this.pool.quarantine(upstream, reason, this.opts.quarantineMs);
   }

@@ -60,6 +60,8 @@ export const DEFAULT_MAX_SESSIONS_PER_GROUP = 200;
 export const DEFAULT_MAX_BATCH = 345;
 /** ElectrumX SESSION_TIMEOUT and Fulcrum's idle timeout: 10 minutes without a request. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+/** A TLS handshake not finished by then is cut; until it finishes the client holds no session seat. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Fulcrum's max_buffer: a client that lets this much output pile up is not reading. */
 export const DEFAULT_MAX_UNSENT_BYTES = 8_000_000;
 /** ElectrumX SESSION_GROUP_BY_SUBNET_IPV4 / _IPV6. */

@@ -419,6 +419,7 @@ function toGatewayConfig(
       maxSessionsPerGroup: file.limits.max_sessions_per_group,
       maxBatch: file.limits.max_batch,
       idleTimeoutMs: file.limits.idle_timeout_ms,
+      handshakeTimeoutMs: file.limits.handshake_timeout_ms,
       maxUnsentBytes: file.limits.max_unsent_bytes,
       groupPrefixIpv4: file.limits.group_prefix_ipv4,
       groupPrefixIpv6: file.limits.group_prefix_ipv6,

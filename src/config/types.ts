@@ -64,6 +64,8 @@ export interface LimitsConfig {
   readonly maxBatch: number;
   /** A session that sends nothing for this long is closed. */
   readonly idleTimeoutMs: number;
+  /** A TLS handshake (tls://, wss://) not finished in this long is cut; it holds no session seat meanwhile. */
+  readonly handshakeTimeoutMs: number;
   /** A session whose unsent output passes this many bytes is not reading and is closed. */
   readonly maxUnsentBytes: number;
   /** Sessions from the same /N (IPv4) or /M (IPv6) share a cost budget and the per-group session cap. */

@@ -130,19 +130,53 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
     );
   };
 
+  /** TLS handshakes under way; they hold no seat, so they are bounded on their own (by max_sessions). */
+  let handshaking = 0;
+
   const openDoor = (raw: net.Socket, head: Buffer, peer: Peer): void => {
+    const stream: Duplex = head.length > 0 ? prepend(raw, head) : raw;
+    if (!credentials) {
+      seatAndServe(raw, stream, peer);
+      return;
+    }
+    // The seat waits for the handshake: a client that opens TLS connections and never finishes
+    // them must not fill its group's sessions for the idle timeout. The handshake has its own bound.
+    const where = `${peer.address}:${peer.port}`;
+    if (handshaking >= deps.config.limits.maxSessions) {
+      deps.metrics.disconnects.inc({ reason: 'handshakes' });
+      log.warn({ peer: where, handshaking }, 'refused: too many TLS handshakes under way');
+      raw.destroy();
+      return;
+    }
+    handshaking++;
+    let pending = true;
+    const settle = (): void => {
+      if (!pending) return;
+      pending = false;
+      handshaking--;
+      clearTimeout(timer);
+    };
+    const timer = setTimeout(() => {
+      deps.metrics.disconnects.inc({ reason: 'handshake_timeout' });
+      log.debug({ peer: where }, 'TLS handshake not finished in time; closed');
+      raw.destroy();
+    }, deps.config.limits.handshakeTimeoutMs);
+    raw.once('close', settle);
+    const secure = new tls.TLSSocket(stream, { isServer: true, secureContext: credentials.current });
+    secure.on('error', (err) => deps.logger.debug({ peer: where, err: err.message }, 'TLS error'));
+    secure.once('secure', () => {
+      settle();
+      seatAndServe(raw, secure, peer);
+    });
+  };
+
+  const seatAndServe = (raw: net.Socket, stream: Duplex, peer: Peer): void => {
     const taken = seat(peer);
     if (!taken) {
       raw.destroy();
       return;
     }
     raw.once('close', () => taken.release());
-    let stream: Duplex = head.length > 0 ? prepend(raw, head) : raw;
-    if (credentials) {
-      const secure = new tls.TLSSocket(stream, { isServer: true, secureContext: credentials.current });
-      secure.on('error', (err) => deps.logger.debug({ peer: `${peer.address}:${peer.port}`, err: err.message }, 'TLS error'));
-      stream = secure;
-    }
     if (ws) ws.accept(stream, { ...peer, seat: taken });
     else rawSession(stream, raw, { ...peer, seat: taken }, config, deps, sessions);
   };

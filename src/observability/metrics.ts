@@ -24,7 +24,7 @@ const PREFIX = 'electrum_gateway_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 /** Every reason a session is closed or refused, exported at 0 from the start so dashboards and alerts see the series before the first one. */
-export const DISCONNECT_REASONS = ['hard_limit', 'oversize', 'idle', 'slow_reader', 'max_sessions', 'max_sessions_per_group', 'proxy_refused', 'version', 'admin'] as const;
+export const DISCONNECT_REASONS = ['hard_limit', 'oversize', 'idle', 'slow_reader', 'max_sessions', 'max_sessions_per_group', 'proxy_refused', 'version', 'admin', 'handshake_timeout', 'handshakes'] as const;
 const FAILOVER_REASONS: readonly FailoverReason[] = ['connection', 'server', 'verification'];
 
 export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver, L2Observer {

@@ -28,6 +28,17 @@ export class RpcCallError extends Error {
   }
 }
 
+/** The JSON-RPC error a call ends with; fails the test if it succeeds or fails otherwise. */
+export async function rpcErrorOf(p: Promise<unknown>): Promise<RpcCallError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof RpcCallError) return err;
+    throw err;
+  }
+  throw new Error('expected a JSON-RPC error, got an answer');
+}
+
 export interface Notification {
   readonly method: string;
   readonly params: unknown[];

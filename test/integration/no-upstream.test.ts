@@ -15,21 +15,12 @@ import { UpstreamPool } from '../../src/upstream/pool.js';
 import { Simulator } from '../sim/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
-import { RpcCallError, RpcClient, connectNegotiated } from '../helpers/rpc-client.js';
+import { RpcCallError, RpcClient, rpcErrorOf, connectNegotiated } from '../helpers/rpc-client.js';
 
 const SEED = 'no-upstream';
 const LONG_TIMEOUT_MS = 60_000;
 const CLIENT_WAIT_MS = 20_000;
 
-async function expectRpcError(p: Promise<unknown>): Promise<RpcCallError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RpcCallError) return err;
-    throw err;
-  }
-  assert.fail('expected a JSON-RPC error');
-}
 
 describe('no upstream can answer: the wallet hears it at once', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -59,13 +50,13 @@ describe('no upstream can answer: the wallet hears it at once', () => {
     const c = await client(gw);
     await c.request('server.version', ['t', '1.4']);
     const started = Date.now();
-    const err = await expectRpcError(c.request('blockchain.headers.subscribe', []));
+    const err = await rpcErrorOf(c.request('blockchain.headers.subscribe', []));
     assert.equal(err.code, -100);
     assert.match(err.message, /no upstream server is available/);
     // Not the 60 s request timeout: the wait is bounded by no_upstream_wait_ms plus a retry under way.
     assert.ok(Date.now() - started < LONG_TIMEOUT_MS / 2, 'answered long before the request timeout');
     // A forwarded method is refused the same way.
-    const fee = await expectRpcError(c.request('blockchain.estimatefee', [2]));
+    const fee = await rpcErrorOf(c.request('blockchain.estimatefee', [2]));
     assert.equal(fee.code, -100);
   });
 
@@ -77,7 +68,7 @@ describe('no upstream can answer: the wallet hears it at once', () => {
     const { client: c } = await connectNegotiated(gw.port, ['1.6', '1.6']);
     cleanups.push(() => c.close());
     await c.request('blockchain.headers.subscribe', []);
-    const err = await expectRpcError(c.request('mempool.get_info', [], { timeoutMs: CLIENT_WAIT_MS }));
+    const err = await rpcErrorOf(c.request('mempool.get_info', [], { timeoutMs: CLIENT_WAIT_MS }));
     assert.equal(err.code, -32603, 'the upstream\'s own error is passed through');
     // The same session keeps working.
     assert.equal(typeof (await c.request('blockchain.estimatefee', [2])), 'number');

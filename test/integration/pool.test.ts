@@ -30,7 +30,7 @@ import { Router } from '../../src/routing/router.js';
 import { UpstreamError, type UpstreamConnection } from '../../src/upstream/connection.js';
 import { UpstreamPool } from '../../src/upstream/pool.js';
 import { startTestGateway, type TestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
-import { RpcCallError, RpcClient } from '../helpers/rpc-client.js';
+import { RpcCallError, RpcClient, rpcErrorOf } from '../helpers/rpc-client.js';
 import { Simulator } from '../sim/index.js';
 
 const SEED = 'pool-test';
@@ -134,15 +134,6 @@ async function twoHealthy(
   return { x, y, gw, cl };
 }
 
-async function errorOf(p: Promise<unknown>): Promise<RpcCallError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RpcCallError) return err;
-    throw err;
-  }
-  assert.fail('expected a JSON-RPC error');
-}
 
 describe('upstream pool', { concurrency: true }, () => {
   it('one upstream killed under load from 50 sessions: no failed request, no dropped session; restarted, it rejoins', async (t) => {
@@ -297,7 +288,7 @@ describe('upstream pool', { concurrency: true }, () => {
     }
     for (let h = 115; h <= 120; h++) assert.equal(await cl.request('blockchain.block.header', [h]), lead.headerHex(h));
     const raw = lead.rawTransaction(lead.blockTxids(105)[1]!)!;
-    for (let i = 0; i < 5; i++) await errorOf(cl.request('blockchain.transaction.broadcast', [raw]));
+    for (let i = 0; i < 5; i++) await rpcErrorOf(cl.request('blockchain.transaction.broadcast', [raw]));
     const delta = (method: string): number => count(lag, method) - (lagBefore[method] ?? 0);
     const headerRequests = (): number => delta('blockchain.block.header') + delta('blockchain.block.headers');
     const tipSensitive = ['blockchain.scripthash.get_history', 'blockchain.scripthash.get_balance', 'blockchain.scripthash.subscribe', 'blockchain.transaction.broadcast'];
@@ -376,7 +367,7 @@ describe('upstream pool', { concurrency: true }, () => {
     const unknown = 'ab'.repeat(32);
     const before = count(x, 'blockchain.transaction.get') + count(y, 'blockchain.transaction.get');
     for (let i = 0; i < 4; i++) {
-      const err = await errorOf(cl.request('blockchain.transaction.get', [unknown]));
+      const err = await rpcErrorOf(cl.request('blockchain.transaction.get', [unknown]));
       assert.equal(err.code, 2);
       assert.match(err.message, /No such mempool or blockchain transaction/);
     }
@@ -384,14 +375,14 @@ describe('upstream pool', { concurrency: true }, () => {
 
     // Invalid params from the upstream are definitive too.
     for (const s of [x, y]) s.failMethod('blockchain.estimatefee', { code: -32602, message: 'invalid request arguments: mode' });
-    const fee = await errorOf(cl.request('blockchain.estimatefee', [2]));
+    const fee = await rpcErrorOf(cl.request('blockchain.estimatefee', [2]));
     assert.deepEqual([fee.code, fee.message], [-32602, 'invalid request arguments: mode']);
     assert.equal(count(x, 'blockchain.estimatefee') + count(y, 'blockchain.estimatefee'), 1);
 
     // A broadcast that reached a server and failed there is not sent again...
     const raw = x.rawTransaction(x.blockTxids(104)[1]!)!;
     for (const s of [x, y]) s.failMethod('blockchain.transaction.broadcast', { code: -32603, message: 'internal error' });
-    const b1 = await errorOf(cl.request('blockchain.transaction.broadcast', [raw]));
+    const b1 = await rpcErrorOf(cl.request('blockchain.transaction.broadcast', [raw]));
     assert.equal(b1.code, -32603);
     assert.equal(count(x, 'blockchain.transaction.broadcast') + count(y, 'blockchain.transaction.broadcast'), 1, 'sent once');
     // ...nor when its answer never comes (written, then timed out).
@@ -399,12 +390,12 @@ describe('upstream pool', { concurrency: true }, () => {
       s.failMethod('blockchain.transaction.broadcast', null);
       s.dropMethod('blockchain.transaction.broadcast', true);
     }
-    const b2 = await errorOf(cl.request('blockchain.transaction.broadcast', [raw], { timeoutMs: 10_000 }));
+    const b2 = await rpcErrorOf(cl.request('blockchain.transaction.broadcast', [raw], { timeoutMs: 10_000 }));
     assert.equal(b2.code, -102);
     assert.equal(count(x, 'blockchain.transaction.broadcast') + count(y, 'blockchain.transaction.broadcast'), 2, 'the timed-out broadcast was sent once');
     // A rejection by network rules is an answer.
     for (const s of [x, y]) s.dropMethod('blockchain.transaction.broadcast', false);
-    const b3 = await errorOf(cl.request('blockchain.transaction.broadcast', [raw]));
+    const b3 = await rpcErrorOf(cl.request('blockchain.transaction.broadcast', [raw]));
     assert.equal(b3.code, 1);
     assert.match(b3.message, /rejected by network rules/);
     assert.equal(count(x, 'blockchain.transaction.broadcast') + count(y, 'blockchain.transaction.broadcast'), 3);
@@ -524,7 +515,7 @@ describe('upstream pool', { concurrency: true }, () => {
     const cl = await session(gw);
     t.after(() => cl.close());
     for (const sh of scripthashes(x, 3)) await cl.request('blockchain.scripthash.get_history', [sh]);
-    assert.equal((await errorOf(cl.request('blockchain.transaction.get', ['cd'.repeat(32)]))).code, 2);
+    assert.equal((await rpcErrorOf(cl.request('blockchain.transaction.get', ['cd'.repeat(32)]))).code, 2);
     x.mine(1);
     await RpcClient.until(async () => metric(await gw.metrics(), 'electrum_gateway_upstream_tip_height', { upstream: 'x' }) === 111, 'the new tip in /metrics');
     await x.restart();

@@ -505,7 +505,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       const closing: Promise<void>[] = [];
       for (let i = 0; i < remaining.length; i += DRAIN_BATCH) {
         if (i > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_BATCH_PAUSE_MS));
-        for (const s of remaining.slice(i, i + DRAIN_BATCH)) closing.push(s.closeGracefully('server shutting down', current.shutdownGraceMs));
+        const batch = remaining.slice(i, i + DRAIN_BATCH);
+        logger.info({ batch: i / DRAIN_BATCH + 1, sessions: batch.length }, 'drain: closing a batch of sessions once their requests are answered');
+        for (const s of batch) closing.push(s.closeGracefully('server shutting down', current.shutdownGraceMs));
       }
       await Promise.all(closing);
       await close();

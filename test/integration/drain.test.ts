@@ -94,6 +94,72 @@ describe('drain on SIGTERM', () => {
   });
 });
 
+describe('drain: the end of drain_ms, and --workers', () => {
+  it('sessions still open when drain_ms ends are closed in batches of 200, a request in flight answered before its session closes', async () => {
+    const file = join(dir, 'batches.yaml');
+    // 450 sessions from 127.0.0.1: more than one group may hold by default.
+    writeFileSync(file, 'limits:\n  exempt: ["127.0.0.0/8"]\nshutdown_grace_ms: 15000\n');
+    const gw = await GatewayProcess.start({ upstream: sim.url, drainMs: 1_000, logLevel: 'info', extraArgs: ['--config', file] });
+    const idle: RpcClient[] = [];
+    try {
+      for (let i = 0; i < 449; i += 50) idle.push(...(await Promise.all(Array.from({ length: Math.min(50, 449 - i) }, () => RpcClient.connect(gw.port)))));
+      const { client } = await connectNegotiated(gw.port);
+      await client.request('server.ping', []);
+      gw.signal('SIGTERM');
+      await gw.waitForLog((r) => r['msg'] === 'draining: not accepting, readiness failing, serving open sessions');
+      // Slower than the whole drain_ms: this request is still in flight when the sessions are closed.
+      sim.setLatency(4_000);
+      const inFlight = client.request('blockchain.scripthash.get_history', [testP2wpkh('drain', 'at-the-end').scripthash]);
+      const over = await gw.waitForLog((r) => r['msg'] === 'drain time over; closing sessions in batches');
+      assert.equal(over['sessions'], 450);
+      assert.equal(client.isClosed, false, 'its session waits for the answer');
+      assert.deepEqual(await inFlight, [], 'the request in flight when drain_ms ended is answered');
+      await client.closed;
+      await Promise.all(idle.map((c) => c.closed));
+      assert.deepEqual(await gw.waitForExit(), { code: 0, signal: null }, gw.logTail());
+      const batches = gw.logs.filter((r) => r['msg'] === 'drain: closing a batch of sessions once their requests are answered');
+      assert.deepEqual(batches.map((r) => [r['batch'], r['sessions']]), [[1, 200], [2, 200], [3, 50]]);
+    } finally {
+      sim.setLatency(0);
+      for (const c of idle) c.destroy();
+      gw.kill();
+    }
+  });
+
+  it('with --workers 2, SIGTERM to the primary drains every worker: readiness fails, sessions on both keep being served, then the instance exits 0', async () => {
+    const adminPort = await freePort();
+    const gw = await GatewayProcess.start({ upstream: sim.url, admin: `127.0.0.1:${adminPort}`, drainMs: 2_000, logLevel: 'info', extraArgs: ['--workers', '2'] });
+    const clients: RpcClient[] = [];
+    try {
+      await gw.waitForLog((r) => typeof r['msg'] === 'string' && (r['msg'] as string).startsWith('all 2 workers serving'), 20_000);
+      await RpcClient.until(async () => (await get(adminPort, '/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 'the gateway to be ready');
+      for (let i = 0; i < 6; i++) {
+        const { client } = await connectNegotiated(gw.port, ['1.4', '1.6'], `drain-${i}`);
+        await client.request('blockchain.headers.subscribe', []);
+        clients.push(client);
+      }
+      const listed = JSON.parse((await get(adminPort, '/sessions')).body) as { sessions: { client: string; worker: number }[] };
+      assert.deepEqual(new Set(listed.sessions.filter((s) => s.client.startsWith('drain-')).map((s) => s.worker)), new Set([1, 2]), 'sessions on both workers');
+
+      gw.signal('SIGTERM');
+      for (const worker of [1, 2]) await gw.waitForLog((r) => r['worker'] === worker && r['msg'] === 'draining: not accepting, readiness failing, serving open sessions');
+      assert.equal((await get(adminPort, '/readyz')).status, 503);
+      const since = clients.map((c) => c.notifications.length);
+      sim.mine(1);
+      for (const [i, c] of clients.entries()) {
+        await c.waitForNotification('blockchain.headers.subscribe', (p) => (p[0] as { height: number }).height === sim.tipHeight(), { since: since[i]! });
+        assert.equal(await c.request('server.ping', []), null, 'still served while draining');
+      }
+      await Promise.all(clients.map((c) => c.closed));
+      assert.deepEqual(await gw.waitForExit(), { code: 0, signal: null }, gw.logTail());
+      for (const worker of [1, 2]) assert.ok(gw.logs.some((r) => r['worker'] === worker && r['msg'] === 'drain time over; closing sessions in batches'), `worker ${worker} closed its sessions at the end of the drain`);
+    } finally {
+      for (const c of clients) c.destroy();
+      gw.kill();
+    }
+  });
+});
+
 describe('admin token beyond loopback', () => {
   it('refuses to start on 0.0.0.0 without admin_token, naming the key', () => {
     const run = spawnSync(

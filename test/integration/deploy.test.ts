@@ -37,12 +37,6 @@ import { Simulator } from '../sim/index.js';
 
 const DEPLOY = path.join(REPO_ROOT, 'deploy');
 const K8S = path.join(DEPLOY, 'kubernetes');
-/**
- * drain_ms (issue 14: sessions served after SIGTERM before they are closed) is not a config
- * key yet; until it is, the grace period must cover this much drain. Once the ConfigMap sets
- * drain_ms, its value is used instead.
- */
-const ASSUMED_DRAIN_MS = 30_000;
 /** Beyond preStop + drain + grace: the close itself and the exit. */
 const SHUTDOWN_MARGIN_S = 5;
 
@@ -175,7 +169,8 @@ describe('deploy/kubernetes', () => {
     const preStop: string[] = container.lifecycle.preStop.exec.command;
     assert.equal(preStop[0], 'sleep');
     const preStopS = Number(preStop[1]);
-    const drainMs = (config as unknown as { drainMs?: number }).drainMs ?? ASSUMED_DRAIN_MS;
+    // drain_ms as the ConfigMap's proxy.yaml sets it (or its default).
+    const drainMs = config.drainMs;
     const needed = preStopS + drainMs / 1000 + config.shutdownGraceMs / 1000 + SHUTDOWN_MARGIN_S;
     assert.ok(pod.terminationGracePeriodSeconds >= needed, `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} >= ${needed}`);
     assert.ok(pod.terminationGracePeriodSeconds <= needed + 30, 'and not so long that a stuck pod lingers');

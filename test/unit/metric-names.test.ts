@@ -67,6 +67,21 @@ describe('metric names', () => {
     }
   });
 
+  it('declares no unbounded label on any metric, including those the hooks above never fired', () => {
+    const metrics = new GatewayMetrics().registry.getMetricsAsArray();
+    assert.ok(metrics.length > 30);
+    for (const metric of metrics) {
+      const { name, labelNames } = metric as unknown as { name: string; labelNames?: readonly string[] };
+      for (const label of labelNames ?? []) {
+        assert.match(label, /^[a-z][a-z0-9_]*$/, `${name}: label ${label} in snake_case`);
+        assert.doesNotMatch(label, UNBOUNDED_LABELS, `${name}: label ${label} would be unbounded`);
+      }
+    }
+    // The check sees declared labels at all (a prom-client without labelNames would make it vacuous).
+    const requests = metrics.find((m) => (m as unknown as { name: string }).name === 'electrum_gateway_upstream_requests_total') as unknown as { labelNames: string[] };
+    assert.deepEqual([...requests.labelNames].sort(), ['method', 'result', 'upstream']);
+  });
+
   it('exports every disconnect reason and an upstream\'s failover reasons at 0 before the first event', async () => {
     const m = new GatewayMetrics();
     m.upstreamState('a', 'connecting');

@@ -16,7 +16,8 @@ const GET_MEMPOOL = 'blockchain.scripthash.get_mempool';
 const count = (sim: Simulator, method: string): number => sim.stats.requests[method] ?? 0;
 
 async function gatewayOver(sims: readonly { sim: Simulator; name: string }[]): Promise<{ tg: TestGateway; client: RpcClient }> {
-  const tg = await startTestGateway({ upstreams: sims.map(({ sim, name }) => ({ host: sim.host, port: sim.port, name })) });
+  // One connection each: what a server lacks is learned per connection, and the counts below are the server's.
+  const tg = await startTestGateway({ upstreams: sims.map(({ sim, name }) => ({ host: sim.host, port: sim.port, name, options: { max_connections: '1' } })) });
   await RpcClient.until(() => tg.gateway.pool.status().every((u) => u.state === 'healthy'), 'every upstream healthy', 10_000);
   const { client } = await connectNegotiated(tg.port, '1.6');
   return { tg, client };

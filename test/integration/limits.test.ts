@@ -467,13 +467,14 @@ describe('hostile input (gateway in a child process)', () => {
     const before = await disconnects('slow_reader');
     const socket = await connectFrom(gw.port, '127.0.0.1');
     socket.pause(); // never read
+    // Listened for from the start: a reset can close the socket before the gateway's metric is read.
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.write(`${Array.from({ length: n }, (_, i) => JSON.stringify({ jsonrpc: '2.0', id: i, method: 'blockchain.block.headers', params: [i % 50, 2016] })).join('\n')}\n`);
     await RpcClient.until(async () => (await disconnects('slow_reader')) > before, 'the slow reader to be disconnected', 20_000, 50);
     assert.equal(await disconnects('slow_reader'), before + 1);
     // What the kernel already held still arrives; then the connection is gone.
     let received = 0;
     socket.on('data', (d: Buffer) => (received += d.length));
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.resume();
     await closed;
     console.log(`# slow reader: ${(received / MB).toFixed(1)} MB delivered of ${((n * CHUNK_BYTES) / MB).toFixed(0)} MB asked for, then disconnected`);

@@ -176,8 +176,12 @@ export class Session implements Subscriber, Flushable {
     return this.closeGracefully('disconnected by the operator', maxWaitMs);
   }
 
-  /** Milliseconds since the client last sent anything. */
+  /**
+   * Milliseconds since the client last sent anything, or 0 while the gateway still works on
+   * what it sent: a wallet that pipelined a thousand requests waits for answers, not idles.
+   */
   idleFor(now: number): number {
+    if (this.inFlight > 0 || this.backlog.length > 0) return 0;
     return now - this.lastActivity;
   }
 

@@ -77,6 +77,12 @@ export class Router {
     return asked !== null && best !== null ? { tipSensitive, minTipHeight: Math.min(asked, best) } : { tipSensitive };
   }
 
+  /** The connections ready now, and those of them whose upstream speaks a version before 1.6. */
+  private readyByVersion(): { ready: readonly UpstreamConnection[]; old: readonly UpstreamConnection[] } {
+    const ready = this.pool.ready();
+    return { ready, old: ready.filter((c) => c.version !== null && versionLess(c.version, '1.6')) };
+  }
+
   async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, verify?: Verifier): Promise<unknown> {
     const excludeUpstreams = new Set<string>();
     const excludeConnections = new Set<UpstreamConnection>();
@@ -92,15 +98,13 @@ export class Router {
     if (method === 'blockchain.transaction.broadcast_package') {
       // Only 1.6 upstreams take packages: the others are left out of the choice, and with
       // none but them ready the wallet hears so at once (adapt's error for an old upstream).
-      const ready = this.pool.ready();
-      const old = ready.filter((c) => c.version !== null && versionLess(c.version, '1.6'));
+      const { ready, old } = this.readyByVersion();
       for (const c of old) excludeUpstreams.add(c.name);
       if (old.length > 0 && old.length === ready.length) upstreamCall(method, args, old[0]!.version!); // throws
     }
     if (method === 'mempool.get_info') {
       // A 1.6 server reports the daemon's own figures; an older one's are derived (adapt.ts), so it is the fallback.
-      const ready = this.pool.ready();
-      const old = ready.filter((c) => c.version !== null && versionLess(c.version, '1.6'));
+      const { ready, old } = this.readyByVersion();
       if (old.length < ready.length) for (const c of old) excludeUpstreams.add(c.name);
     }
     for (;;) {

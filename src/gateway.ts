@@ -197,8 +197,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     {
       keep: 200,
       maxReorgDepth: config.pool.maxReorgDepth,
-      get requestTimeoutMs() {
-        return current.limits.requestTimeoutMs;
+      // One header call is one try at one upstream.
+      get fetchTimeoutMs() {
+        return Math.min(config.pool.attemptTimeoutMs, current.limits.requestTimeoutMs);
       },
       quarantineMs: config.pool.quarantineMs,
     },

@@ -16,12 +16,22 @@
  * first tip and weighs them all; a later tip that forks below the headers held
  * is verified from the checkpoint again and weighed the same way. Work decides,
  * never height and never who answered first.
+ *
+ * Each upstream's tips are handled in its own lane: only its newest offer
+ * waits (an older one is superseded), and the headers it needs are fetched
+ * from that upstream alone, each call bounded by `fetchTimeoutMs`. A slow or
+ * stalling upstream therefore delays only its own lane, and a timeout counts
+ * against its health (`pool.recordFailure`). The chain itself changes only in
+ * synchronous steps after a lane's fetches: the candidate is checked against
+ * the chain as it is then (which another lane may have moved meanwhile), so
+ * selection by work stays exact without holding anything across a fetch.
  */
 import { EventEmitter } from 'node:events';
 import type { Checkpoint, Network } from '../config/networks.js';
 import type { Logger } from '../observability/logger.js';
 import { blockHash, checkProofOfWork, parseHeader } from '../protocol/bitcoin/header.js';
 import { canonicalHeaders } from '../routing/adapt.js';
+import { UpstreamError } from '../upstream/connection.js';
 import type { HeaderTip, UpstreamPool } from '../upstream/pool.js';
 import { HeaderChain, anchorStart, compareWork, type ChainHeader } from './header-chain.js';
 
@@ -43,7 +53,8 @@ export interface TrackerOptions {
   readonly keep: number;
   /** Deepest reorg followed; a fork below it is treated as another chain. */
   readonly maxReorgDepth: number;
-  readonly requestTimeoutMs: number;
+  /** Bound of each header call to an upstream; a call that takes longer counts against that upstream's health. */
+  readonly fetchTimeoutMs: number;
   /** How long an upstream that sent an invalid header stays out of rotation. */
   readonly quarantineMs: number;
   /** Before the first anchoring, how long to wait for every upstream's first tip (so all are weighed). Default 2 s. */
@@ -62,14 +73,37 @@ const MAX_HEADERS_PER_CALL = 2016;
 /** An upstream answered, but without the headers its own tip implies: it announced a chain it cannot show. */
 class UnbackedTip extends Error {}
 
+/** The chain moved under a lane's fetch so that what it fetched no longer joins it: fetch again. */
+class ChainMoved extends Error {}
+
+/** Times a tip is tried again when the chain moves under its fetches (another lane took blocks meanwhile). */
+const MAX_ATTEMPTS = 3;
+
+/** One upstream's lane: its newest tip not yet handled, and the loop handling them while it runs. */
+interface Lane {
+  pending: HeaderTip | null;
+  /** Arrival number of `pending` (see ChainTracker.arrivals). */
+  seq: number;
+  running: Promise<void> | null;
+}
+
+/** The first anchoring under way; `claimsSeq` is the last arrival it weighed (Infinity until it reads them). */
+interface Anchoring {
+  readonly done: Promise<void>;
+  claimsSeq: number;
+}
+
 export class ChainTracker extends EventEmitter<TrackerEvents> {
   private chain: HeaderChain;
   private readonly checkpoint: Checkpoint;
   private readonly keep: number;
   /** Tips already verified from the checkpoint and found wanting: hash → why (lighter, or invalid). */
   private readonly verdicts = new Map<string, { readonly invalid: boolean; readonly reason: string; readonly work?: bigint }>();
-  /** Tips are handled one at a time, in arrival order. */
-  private queue: Promise<void> = Promise.resolve();
+  /** Per upstream: its newest tip waiting, and the loop handling its tips (one at a time, newest wins). */
+  private readonly lanes = new Map<string, Lane>();
+  /** Tips offered so far, numbering each arrival (anchoring knows which it weighed). */
+  private arrivals = 0;
+  private anchoring: Anchoring | null = null;
   /** Upstreams the tracker quarantined for an invalid chain (their tips are ignored while that lasts). */
   private readonly liars = new Set<string>();
   /** Upstreams quarantined because they follow a lighter fork (released when they rejoin). */
@@ -101,11 +135,7 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
         return;
       }
       this.offered.set(upstream, { height: tip.height, hash: blockHash(tip.hex), hex: tip.hex });
-      this.queue = this.queue
-        .then(() => this.offer(upstream, tip))
-        .catch((err: Error) =>
-          err instanceof UnbackedTip || err instanceof InvalidChain ? this.quarantine(upstream, err.message) : this.log.warn({ upstream, err: err.message }, 'could not follow an upstream tip'),
-        );
+      this.enqueue(upstream, tip);
     });
     // The pool measures lag against the verified tip, not against what upstreams claim.
     this.on('tip', (t) => pool.setVerifiedTip(t.height));
@@ -130,12 +160,84 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     return this.chain.get(height);
   }
 
-  /** Resolves once every tip offered so far has been handled (tests and shutdown). */
-  settled(): Promise<void> {
-    return this.queue;
+  /**
+   * Resolves once every tip offered so far has been handled (tests and
+   * shutdown): each busy lane has run dry. A stalled lane holds this for at
+   * most its fetch timeouts.
+   */
+  async settled(): Promise<void> {
+    const busy = [...this.lanes.values()].map((l) => l.running).filter((r): r is Promise<void> => r !== null);
+    await Promise.all(busy);
   }
 
-  private async offer(upstream: string, offered: HeaderTip): Promise<void> {
+  /** The upstream's newest tip replaces any it had waiting; its lane starts if idle. */
+  private enqueue(upstream: string, tip: HeaderTip): void {
+    let lane = this.lanes.get(upstream);
+    if (!lane) {
+      lane = { pending: null, seq: 0, running: null };
+      this.lanes.set(upstream, lane);
+    }
+    lane.pending = tip;
+    lane.seq = ++this.arrivals;
+    lane.running ??= this.drain(upstream, lane);
+  }
+
+  private async drain(upstream: string, lane: Lane): Promise<void> {
+    while (lane.pending) {
+      const tip = lane.pending;
+      const seq = lane.seq;
+      lane.pending = null;
+      try {
+        await this.handle(upstream, tip, seq);
+      } catch (err) {
+        if (err instanceof UnbackedTip || err instanceof InvalidChain) this.quarantine(upstream, err.message);
+        else this.log.warn({ upstream, height: tip.height, err: (err as Error).message }, 'could not follow an upstream tip');
+      }
+    }
+    lane.running = null;
+    // An idle lane is forgotten (upstreams come and go on reloads); the next tip opens a new one.
+    if (this.lanes.get(upstream) === lane) this.lanes.delete(upstream);
+  }
+
+  /** One tip, tried again (bounded) when the chain moves under its fetches. */
+  private async handle(upstream: string, offered: HeaderTip, seq: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.offer(upstream, offered, seq);
+        return;
+      } catch (err) {
+        if (!(err instanceof ChainMoved)) throw err;
+        if (attempt >= MAX_ATTEMPTS) {
+          // Its next tip is tried afresh; meanwhile the chain moves without it.
+          this.log.debug({ upstream, height: offered.height }, 'chain kept moving under an upstream tip; left for its next one');
+          return;
+        }
+      }
+    }
+  }
+
+  /**
+   * Before the first chain: join the anchoring under way (or start one).
+   * True when this tip was weighed by it (nothing more to do), false when it
+   * arrived after the claims were read and must be handled on the new chain.
+   */
+  private async anchored(seq: number): Promise<boolean> {
+    while (!this.chain.tip) {
+      if (!this.anchoring) {
+        const run: { done: Promise<void>; claimsSeq: number } = { done: Promise.resolve(), claimsSeq: Infinity };
+        run.done = this.anchor(run).finally(() => {
+          if (this.anchoring === run) this.anchoring = null;
+        });
+        this.anchoring = run;
+      }
+      const run = this.anchoring;
+      await run.done;
+      if (seq <= run.claimsSeq) return true;
+    }
+    return false;
+  }
+
+  private async offer(upstream: string, offered: HeaderTip, seq: number): Promise<void> {
     const hash = blockHash(offered.hex);
     if (offered.height < this.checkpoint.height) {
       // Not synced past the checkpoint: behind, not lying; the pool's lag rules keep it out.
@@ -151,11 +253,9 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
       this.log.debug({ upstream, height: offered.height }, 'tip of a quarantined upstream ignored');
       return;
     }
+    if (!this.chain.tip && (await this.anchored(seq))) return;
     const ours = this.chain.tip;
-    if (!ours) {
-      await this.anchor();
-      return;
-    }
+    if (!ours) return;
     if (this.chain.hashAt(offered.height) === hash) {
       this.rejoined(upstream);
       return;
@@ -176,7 +276,7 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
       this.extend(upstream, ours.height + 1, [offered.hex]);
       return;
     }
-    await this.follow(upstream, offered, ours);
+    await this.follow(upstream, offered, hash, ours);
   }
 
   /**
@@ -185,9 +285,10 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
    * wins. Those on a valid chain with less work wait, quarantined, until they
    * follow ours; those on an invalid one are quarantined as liars.
    */
-  private async anchor(): Promise<void> {
+  private async anchor(run: Anchoring): Promise<void> {
     await this.gather();
     if (this.chain.tip) return;
+    run.claimsSeq = this.arrivals;
     // Highest claim first: honest upstreams a few blocks behind it are then found on it without a fetch.
     const claims = [...this.offered].filter(([, t]) => t.height >= this.checkpoint.height).sort((a, b) => b[1].height - a[1].height);
     const candidates: { upstream: string; chain: HeaderChain }[] = [];
@@ -277,8 +378,14 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
    * A tip forking below the headers held: verify its chain from the
    * checkpoint and take it only if it carries more work than ours.
    */
-  private async deepFork(upstream: string, offered: HeaderTip, ours: ChainHeader): Promise<void> {
+  private async deepFork(upstream: string, offered: HeaderTip, hash: string): Promise<void> {
     const theirs = await this.fromCheckpoint(upstream, offered);
+    // Weighed against the chain as it is now: other lanes may have moved it during the fetch.
+    if (this.chain.hashAt(offered.height) === hash) {
+      this.rejoined(upstream);
+      return;
+    }
+    const ours = this.chain.tip!;
     const tip = theirs.tip!;
     if (compareWork(tip, ours) <= 0) {
       const reason = `its chain to ${tip.height} forks below the ${this.keep} headers held and has less work than ours to ${ours.height}`;
@@ -324,27 +431,46 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     this.emit('tip', this.tip!);
   }
 
-  /** A tip that does not simply extend ours: fetch back to the fork, weigh both branches. */
-  private async follow(upstream: string, offered: HeaderTip, ours: ChainHeader): Promise<void> {
+  /**
+   * A tip that does not simply extend ours: fetch back to the fork, weigh both
+   * branches. The fetches come from this upstream alone; what they bring is
+   * then applied in one synchronous step against the chain as it is by then.
+   */
+  private async follow(upstream: string, offered: HeaderTip, hash: string, ours: ChainHeader): Promise<void> {
     const low = Math.max(this.chain.baseHeight, Math.min(offered.height, ours.height) - this.opts.maxReorgDepth);
     // Where their chain leaves ours: fetch from `low` up to the lower of the two tips and compare hashes.
     const compareTo = Math.min(offered.height - 1, ours.height);
     let fork = -1;
+    let forkHash: string | undefined;
     if (compareTo >= low) {
       const theirs = await this.fetch(upstream, low, compareTo - low + 1);
+      if (this.chain.hashAt(offered.height) === hash) {
+        // Another upstream brought the same blocks meanwhile.
+        this.rejoined(upstream);
+        return;
+      }
       for (let i = theirs.length - 1; i >= 0; i--) {
-        if (blockHash(theirs[i]!) === this.chain.hashAt(low + i)) {
+        const h = blockHash(theirs[i]!);
+        if (h === this.chain.hashAt(low + i)) {
           fork = low + i;
+          forkHash = h;
           break;
         }
       }
     }
     if (fork < 0) {
-      await this.deepFork(upstream, offered, ours);
+      await this.deepFork(upstream, offered, hash);
       return;
     }
     const branch = await this.fetch(upstream, fork + 1, offered.height - fork - 1);
     branch.push(offered.hex);
+    // From here to the end nothing awaits: this is the step that changes the chain.
+    if (this.chain.hashAt(offered.height) === hash) {
+      // Another upstream brought the same blocks meanwhile.
+      this.rejoined(upstream);
+      return;
+    }
+    if (this.chain.hashAt(fork) !== forkHash) throw new ChainMoved(`block ${fork} left the chain during the fetch`);
     const verdict = this.chain.verifyBranch(fork + 1, branch);
     if (!verdict.ok) {
       this.quarantine(upstream, `header ${verdict.height}: ${verdict.reason}`);
@@ -393,14 +519,29 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     this.pool.quarantine(upstream, reason, this.opts.quarantineMs);
   }
 
-  /** Headers [start, start+count) from one upstream, in as many calls as the per-call cap needs. */
+  /**
+   * Headers [start, start+count) from one upstream, in as many calls as the
+   * per-call cap needs, each bounded by fetchTimeoutMs. A call that times out
+   * is a failure on that upstream's health record: it announced a tip and
+   * would not show the headers under it in time.
+   */
   private async fetch(upstream: string, start: number, count: number): Promise<string[]> {
     const out: string[] = [];
     while (out.length < count) {
       const conn = this.pool.connectionFor(upstream);
       if (!conn) throw new Error(`${upstream} has no open connection`);
       const want = Math.min(MAX_HEADERS_PER_CALL, count - out.length);
-      const raw = await conn.request('blockchain.block.headers', [start + out.length, want], this.opts.requestTimeoutMs);
+      let raw: unknown;
+      try {
+        raw = await conn.request('blockchain.block.headers', [start + out.length, want], this.opts.fetchTimeoutMs);
+      } catch (err) {
+        if (err instanceof UpstreamError && err.kind === 'timeout') {
+          const reason = `headers from ${start + out.length} not served within ${this.opts.fetchTimeoutMs} ms`;
+          this.log.warn({ upstream, start: start + out.length, count: want, timeoutMs: this.opts.fetchTimeoutMs }, 'upstream header fetch timed out');
+          this.pool.recordFailure(conn, reason);
+        }
+        throw err;
+      }
       const { headers } = canonicalHeaders(raw) as { headers: string[] };
       if (headers.length === 0) throw new UnbackedTip(`announced tip needs headers from ${start + out.length} that it does not serve`);
       out.push(...headers.slice(0, want));

@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { RpcError } from '../protocol/jsonrpc.js';
 import type { Logger } from '../observability/logger.js';
+import { DeadlineQueue } from './deadlines.js';
 import { openChannel, type MessageChannel, type TransportTarget } from './transport.js';
 
 export interface UpstreamEndpoint extends TransportTarget {
@@ -57,9 +58,9 @@ interface Pending {
   /** Kept until it is written: a request waiting for a free slot is sent later. */
   params: readonly unknown[] | null;
   readonly started: number;
+  readonly timeoutMs: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
-  timer: NodeJS.Timeout | null;
 }
 
 export interface RequestOutcome {
@@ -83,6 +84,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private readonly waiting = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
+  /** Every request's timeout on one timer (deadlines.ts), not a setTimeout per request. */
+  private readonly deadlines = new DeadlineQueue({
+    isLive: (id) => this.pending.has(id) || this.waiting.has(id),
+    expire: (id) => this.timeOut(id),
+  });
   /** The version the upstream agreed to speak; set once the handshake is done. */
   version: string | null = null;
   /**
@@ -161,22 +167,33 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       return Promise.reject(new UpstreamError('closed', 'upstream connection is closed', true));
     }
     const id = this.nextId++;
+    // The promise's executor and its two functions are the one closure left per request.
     return new Promise((resolve, reject) => {
-      const entry: Pending = { method, params, started: performance.now(), resolve, reject, timer: null };
-      entry.timer = setTimeout(() => {
-        if (this.waiting.delete(id)) {
-          this.report(entry, 'timeout');
-          reject(new UpstreamError('timeout', `${method} timed out after ${timeoutMs} ms waiting for one of ${this.maxInFlight} request slots`, true));
-          return;
-        }
-        this.pending.delete(id);
-        this.report(entry, 'timeout');
-        reject(new UpstreamError('timeout', `${method} timed out after ${timeoutMs} ms`));
-        this.sendWaiting();
-      }, timeoutMs);
+      const started = performance.now();
+      const entry: Pending = { method, params, started, timeoutMs, resolve, reject };
+      this.deadlines.add(id, started + timeoutMs);
       if (this.pending.size >= this.maxInFlight) this.waiting.set(id, entry);
       else this.write(id, entry);
     });
+  }
+
+  /** A request's deadline passed before its answer came. */
+  private timeOut(id: number): void {
+    const waiting = this.waiting.get(id);
+    if (waiting) {
+      this.waiting.delete(id);
+      this.deadlines.settled();
+      this.report(waiting, 'timeout');
+      waiting.reject(new UpstreamError('timeout', `${waiting.method} timed out after ${waiting.timeoutMs} ms waiting for one of ${this.maxInFlight} request slots`, true));
+      return;
+    }
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id);
+    this.deadlines.settled();
+    this.report(entry, 'timeout');
+    entry.reject(new UpstreamError('timeout', `${entry.method} timed out after ${entry.timeoutMs} ms`));
+    this.sendWaiting();
   }
 
   private get maxInFlight(): number {
@@ -227,7 +244,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     const entry = this.pending.get(m.id);
     if (!entry) return; // a reply after its timeout
     this.pending.delete(m.id);
-    if (entry.timer) clearTimeout(entry.timer);
+    this.deadlines.settled();
     if (this.waiting.size > 0) this.sendWaiting();
     if ('error' in m && m.error !== null && m.error !== undefined) {
       this.report(entry, 'error');
@@ -252,15 +269,14 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (this.closed) return;
     this.closed = true;
     this.channel?.close();
+    this.deadlines.clear();
     for (const [, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
       this.report(p, 'closed');
       p.reject(reason ?? new UpstreamError('closed', 'upstream connection closed'));
     }
     this.pending.clear();
     // Never written: safe to send elsewhere, broadcasts included.
     for (const [, p] of this.waiting) {
-      if (p.timer) clearTimeout(p.timer);
       this.report(p, 'closed');
       p.reject(new UpstreamError('closed', 'upstream connection closed before the request was sent', true));
     }

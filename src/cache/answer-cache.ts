@@ -15,18 +15,29 @@
  * again (a Redis shared with others is trusted no more than an upstream).
  * Identical requests in flight share one upstream call, cached or not;
  * broadcasts never do (each is an action of its own).
+ *
+ * A caller that sends the answer to the wallet untouched (ForwardOptions.raw)
+ * gets a cache hit in its wire form (RawJson): headers, ranges, chunks and
+ * transactions are written straight from the stored bytes (wire-forms.ts),
+ * and the larger ones are kept in that form, one per answer shape (a range is
+ * a list from 1.6, one hex string before), in L1's bounded wire memo; a proof
+ * is served as the JSON bytes L1 holds. So a hit never runs JSON.stringify
+ * over its result.
  */
 import type { ChainTracker, Reorg } from '../chain/tracker.js';
 import type { Network } from '../config/networks.js';
 import type { Logger } from '../observability/logger.js';
 import { blockHash } from '../protocol/bitcoin/header.js';
 import { rootFromBranch } from '../protocol/bitcoin/merkle.js';
+import { RawJson } from '../protocol/raw-json.js';
+import { versionLess } from '../protocol/version.js';
 import { clientResult } from '../routing/adapt.js';
 import type { Router, Verifier } from '../routing/router.js';
 import { LRUCache } from 'lru-cache';
-import { MAX_HEADERS, cachePlan, coalescable } from './policy.js';
+import { MAX_HEADERS, cachePlan, coalescable, type CachePlan } from './policy.js';
 import type { MemoryTier, RedisTier, Tier } from './tiers.js';
 import { linkedHeaders, verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTransaction } from './verify.js';
+import { headerWire, headersWire, hexStringWire, type HeaderSource } from './wire-forms.js';
 
 /**
  * What the cache needs of the chain tracker: its verified headers and hashes
@@ -35,9 +46,18 @@ import { linkedHeaders, verifyHeaders, verifyIdFromPos, verifyMerkle, verifyTran
  */
 export type ChainView = Pick<ChainTracker, 'tip' | 'hashAt' | 'headerAt' | 'settled' | 'on'>;
 
+export interface ForwardOptions {
+  /**
+   * The caller writes the result to the wallet as it is and never looks
+   * inside it: the answer may then come back as RawJson (wire bytes, already
+   * in the client's shape). Callers that read the answer leave it unset.
+   */
+  readonly raw?: boolean;
+}
+
 /** What the session needs from whatever forwards its requests. */
 export interface Forwarder {
-  forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number): Promise<unknown>;
+  forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, opts?: ForwardOptions): Promise<unknown>;
 }
 
 /** What an entry read back from a tier is; a bounded label. */
@@ -65,6 +85,12 @@ const CANONICAL = '1.6';
 const MAX_CONFIRMED_TXIDS = 200_000;
 /** At most one log line per this long about forged cache entries (they are counted in metrics). */
 const REJECT_LOG_INTERVAL_MS = 10_000;
+/**
+ * Wire forms at least this large are kept in L1's wire memo; smaller ones
+ * (one header, a few) are rebuilt per hit, which costs about what a memo
+ * lookup does, while a 2016-header chunk (330 kB) costs 2016 hex encodes.
+ */
+export const WIRE_MEMO_MIN_BYTES = 1024;
 
 interface PerTipEntry {
   readonly value: unknown;
@@ -78,6 +104,11 @@ export class AnswerCache implements Forwarder {
   /** txid -> height of the block a verified merkle proof put it in. */
   private readonly confirmed = new LRUCache<string, number>({ max: MAX_CONFIRMED_TXIDS });
   private lastRejectLog = 0;
+  /**
+   * Bumped by every reorg, which also empties the wire memo: a wire form
+   * built from headers read before a reorg is not stored after it.
+   */
+  private generation = 0;
 
   constructor(
     private readonly router: Router,
@@ -93,8 +124,12 @@ export class AnswerCache implements Forwarder {
     tracker.on('tip', () => this.perTip.clear());
   }
 
-  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number): Promise<unknown> {
-    return clientResult(method, await this.canonical(method, args, deadline), clientVersion);
+  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, opts?: ForwardOptions): Promise<unknown> {
+    const plan = cachePlan(method, args, this.buried);
+    const raw = opts?.raw === true;
+    // Written in the client's shape from the stored headers; everything else raw is the same in canonical and client shapes.
+    if (raw && plan.kind === 'headers') return this.headersForClient(method, plan.start, plan.count, plan.single, clientVersion, deadline);
+    return clientResult(method, await this.canonical(plan, method, args, deadline, raw), clientVersion);
   }
 
   private buried = (height: number): boolean => {
@@ -102,11 +137,11 @@ export class AnswerCache implements Forwarder {
     return tip !== null && height <= tip.height - this.opts.minDepth;
   };
 
-  private async canonical(method: string, args: readonly unknown[], deadline: number): Promise<unknown> {
-    const plan = cachePlan(method, args, this.buried);
+  private async canonical(plan: CachePlan, method: string, args: readonly unknown[], deadline: number, raw: boolean): Promise<unknown> {
     switch (plan.kind) {
       case 'never':
-        return coalescable(method) ? this.fetch(method, args, deadline, this.nearTipVerifier(method, args)) : this.router.forward(method, args, CANONICAL, deadline);
+        // A shared (coalesced) answer is never raw: a caller that reads it may share it.
+        return coalescable(method) ? this.fetch(method, args, deadline, this.nearTipVerifier(method, args)) : this.router.forward(method, args, CANONICAL, deadline, undefined, raw);
       case 'per-tip':
         return this.perTipAnswer(method, args, plan.key, deadline);
       case 'headers': {
@@ -114,10 +149,40 @@ export class AnswerCache implements Forwarder {
         return plan.single ? headers[0] : { count: headers.length, headers, max: MAX_HEADERS };
       }
       case 'transaction':
-        return this.transaction(method, plan.txid, deadline);
+        return this.transaction(method, plan.txid, deadline, raw);
       case 'block-bound':
-        return this.blockBound(method, args, plan.key, plan.height, deadline);
+        return this.blockBound(method, args, plan.key, plan.height, deadline, raw);
     }
+  }
+
+  /**
+   * A header answer in the client's shape, for a caller that takes RawJson:
+   * from the wire memo, or written from the stored headers (and memoized when
+   * large), or, on a miss, the upstream's verified answer as a value.
+   */
+  private async headersForClient(method: string, start: number, count: number, single: boolean, clientVersion: string, deadline: number): Promise<unknown> {
+    const shape = versionLess(clientVersion, '1.6') ? 'hex' : 'list';
+    const memoKey = single ? null : `hs:${shape}:${start}:${count}`;
+    if (memoKey !== null) {
+      const memo = this.l1.getWire(memoKey);
+      if (memo !== undefined) {
+        this.observer?.cacheLookup(method, 'l1');
+        this.observer?.cacheServedBytes(count * 80);
+        return new RawJson(memo);
+      }
+    }
+    const generation = this.generation;
+    const found = await this.storedHeaders(start, count);
+    if (found.every((h) => h !== undefined)) {
+      this.observer?.cacheLookup(method, found.tier);
+      this.observer?.cacheServedBytes(count * 80);
+      const headers = found as HeaderSource[];
+      const wire = single ? headerWire(headers[0]!) : headersWire(headers, MAX_HEADERS, shape);
+      if (memoKey !== null && wire.length >= WIRE_MEMO_MIN_BYTES && generation === this.generation) this.l1.setWire(memoKey, wire);
+      return new RawJson(wire);
+    }
+    const headers = await this.fetchHeaders(method, start, count, deadline);
+    return clientResult(method, single ? headers[0] : { count: headers.length, headers, max: MAX_HEADERS }, clientVersion);
   }
 
   /**
@@ -162,8 +227,13 @@ export class AnswerCache implements Forwarder {
     if (found.every((h) => h !== undefined)) {
       this.observer?.cacheLookup(method, found.tier);
       this.observer?.cacheServedBytes(count * 80);
-      return found as string[];
+      return (found as HeaderSource[]).map(headerHex);
     }
+    return this.fetchHeaders(method, start, count, deadline);
+  }
+
+  /** The headers of a range not all held: asked of an upstream (all of them, at once), verified, stored. */
+  private async fetchHeaders(method: string, start: number, count: number, deadline: number): Promise<string[]> {
     this.observer?.cacheLookup(method, 'miss');
     const verify: Verifier = (canonical) => {
       const got = (canonical as { headers?: unknown }).headers;
@@ -177,12 +247,16 @@ export class AnswerCache implements Forwarder {
     return answer.headers;
   }
 
-  private async storedHeaders(start: number, count: number): Promise<(string | undefined)[] & { tier: Tier }> {
-    const out = Object.assign(new Array<string | undefined>(count).fill(undefined), { tier: 'l1' as Tier });
+  /**
+   * Headers [start, start+count) held: from L1 as its buffer (the 80 bytes
+   * and the hash; no hex until an answer is written), from L2 as hex.
+   */
+  private async storedHeaders(start: number, count: number): Promise<(HeaderSource | undefined)[] & { tier: Tier }> {
+    const out = Object.assign(new Array<HeaderSource | undefined>(count).fill(undefined), { tier: 'l1' as Tier });
     const missing: number[] = [];
     for (let i = 0; i < count; i++) {
-      const h = this.l1Header(start + i);
-      if (h && this.matchesChain(start + i, h.hash)) out[i] = h.hex;
+      const b = this.l1Body(start + i);
+      if (b !== undefined) out[i] = b;
       else missing.push(i);
     }
     if (missing.length === 0 || !this.l2?.healthy) return out;
@@ -191,7 +265,8 @@ export class AnswerCache implements Forwarder {
     const bodies = await this.l2.mget(withHash.map((x) => `hdr:${x.hash.toString('hex')}`));
     // Redis is trusted no more than an upstream: a header read back is served only once it is
     // proven on the verified chain (the tracker's block at its height, or linked down from one).
-    const candidates = [...out];
+    // Redis keeps the 80 bytes, not a wire form: that is what the check hashes.
+    const candidates = out.map((h) => (h === undefined ? undefined : headerHex(h)));
     const fromL2 = new Map<number, { hash: Buffer; body: Buffer }>();
     const forged: string[] = [];
     withHash.forEach(({ i, hash }, n) => {
@@ -212,7 +287,7 @@ export class AnswerCache implements Forwarder {
         else this.rejected('header', `header ${start + i} from Redis does not link to the verified chain`);
         continue;
       }
-      out[i] = candidates[i];
+      out[i] = body;
       out.tier = 'l2';
       this.l1SetHeader(start + i, body, hash);
     }
@@ -223,8 +298,8 @@ export class AnswerCache implements Forwarder {
     // The request that fetched them may have answered while we waited on Redis.
     for (const i of missing) {
       if (out[i] !== undefined) continue;
-      const h = this.l1Header(start + i);
-      if (h && this.matchesChain(start + i, h.hash)) out[i] = h.hex;
+      const b = this.l1Body(start + i);
+      if (b !== undefined) out[i] = b;
     }
     return out;
   }
@@ -243,12 +318,6 @@ export class AnswerCache implements Forwarder {
       l2.push([`hidx:${height}`, hashBytes], [`hdr:${hash}`, body]);
     });
     this.l2?.set(l2);
-  }
-
-  /** A stored header inside the tracker's window must be the tracker's block at that height. */
-  private matchesChain(height: number, hash: string): boolean {
-    const known = this.tracker.hashAt(height);
-    return known === undefined || known === hash;
   }
 
   /**
@@ -273,19 +342,42 @@ export class AnswerCache implements Forwarder {
     return b ? { hex: b.toString('hex', 0, 80), hash: b.toString('hex', 80) } : undefined;
   }
 
+  /**
+   * The L1 buffer of the header at `height` (80 bytes, then its hash) when it
+   * is on the tracker's chain; the hash is written out in hex only where the
+   * tracker holds that height (below its window every stored header is
+   * proven already).
+   */
+  private l1Body(height: number): Buffer | undefined {
+    const b = this.l1.get(`h:${height}`);
+    if (b === undefined) return undefined;
+    const known = this.tracker.hashAt(height);
+    return known === undefined || b.toString('hex', 80) === known ? b : undefined;
+  }
+
   private l1SetHeader(height: number, body: Buffer, hash: Buffer): void {
     this.l1.set(`h:${height}`, Buffer.concat([body, hash]));
   }
 
-  private async transaction(method: string, txid: string, deadline: number): Promise<unknown> {
+  private async transaction(method: string, txid: string, deadline: number, raw: boolean): Promise<unknown> {
     const height = this.confirmed.get(txid);
     const cacheable = height !== undefined && this.buried(height);
     if (cacheable) {
+      const memo = raw ? this.l1.getWire(`tx:${txid}`) : undefined;
+      if (memo !== undefined) {
+        this.observer?.cacheLookup(method, 'l1');
+        this.observer?.cacheServedBytes((memo.length - 2) / 2);
+        return new RawJson(memo);
+      }
+      // L1 and Redis hold the raw bytes: the check on read-back hashes them.
       const hit = await this.lookup(`tx:${txid}`, 'transaction', (v) => verifyTransaction(txid, v.toString('hex')));
       if (hit) {
         this.observer?.cacheLookup(method, hit.tier);
         this.observer?.cacheServedBytes(hit.value.length);
-        return hit.value.toString('hex');
+        if (!raw) return hit.value.toString('hex');
+        const wire = hexStringWire(hit.value);
+        if (wire.length >= WIRE_MEMO_MIN_BYTES) this.l1.setWire(`tx:${txid}`, wire);
+        return new RawJson(wire);
       }
     }
     this.observer?.cacheLookup(method, 'miss');
@@ -294,26 +386,38 @@ export class AnswerCache implements Forwarder {
     return this.fetch(method, [txid], deadline, (c) => verifyTransaction(txid, c), store);
   }
 
-  private async blockBound(method: string, args: readonly unknown[], key: string, height: number, deadline: number): Promise<unknown> {
+  private async blockBound(method: string, args: readonly unknown[], key: string, height: number, deadline: number, raw: boolean): Promise<unknown> {
     const [header] = await this.headers('blockchain.block.header', height, 1, deadline);
     const hash = blockHash(header!);
     const fullKey = `${key}:${hash}`;
     const { upstreamArgs, verify } = this.blockBoundCall(method, args, header!);
     // What Redis holds is checked exactly as an upstream's answer would be, against the header we hold.
-    const hit = await this.lookup(fullKey, blockBoundKind(method), async (v) => {
-      let stored: unknown;
-      try {
-        stored = JSON.parse(v.toString('utf8'));
-      } catch {
-        return 'not JSON';
-      }
-      return verify(stored);
-    });
+    // Redis keeps the proof as JSON, which the check parses; L1 gets it rewritten by JSON.stringify,
+    // so what L1 holds is the gateway's own compact JSON, fit to be written to a wallet as it is.
+    let parsed: unknown;
+    const hit = await this.lookup(
+      fullKey,
+      blockBoundKind(method),
+      async (v) => {
+        try {
+          parsed = JSON.parse(v.toString('utf8'));
+        } catch {
+          return 'not JSON';
+        }
+        return verify(parsed);
+      },
+      () => Buffer.from(JSON.stringify(parsed), 'utf8'),
+    );
     // A reorg known while we waited orphaned this block: start again from the new one.
-    if (this.orphanedSince(height, hash)) return this.blockBound(method, args, key, height, deadline);
+    if (this.orphanedSince(height, hash)) return this.blockBound(method, args, key, height, deadline, raw);
     if (hit) {
       this.observer?.cacheLookup(method, hit.tier);
       this.observer?.cacheServedBytes(hit.value.length);
+      if (raw && method === 'blockchain.transaction.get_merkle') {
+        // Its wire form in every version is the stored proof itself.
+        this.noteConfirmed(method, args, null, height);
+        return new RawJson(hit.value);
+      }
       const stored: unknown = JSON.parse(hit.value.toString('utf8'));
       // A proof from the cache (another instance's, through Redis) proves the transaction here too.
       this.noteConfirmed(method, args, stored, height);
@@ -326,7 +430,7 @@ export class AnswerCache implements Forwarder {
     };
     // Checked against this block's header: shared only with requests about the same block.
     const answer = await this.fetch(method, upstreamArgs, deadline, verify, store, `@${hash}`);
-    if (this.orphanedSince(height, hash)) return this.blockBound(method, args, key, height, deadline);
+    if (this.orphanedSince(height, hash)) return this.blockBound(method, args, key, height, deadline, raw);
     this.noteConfirmed(method, args, answer, height);
     return this.fromStored(method, args, answer);
   }
@@ -379,8 +483,17 @@ export class AnswerCache implements Forwarder {
     }
   }
 
-  /** L1 then L2; what comes back from L2 must pass `verify` (the check an upstream's answer passes) or it is dropped. */
-  private async lookup(key: string, kind: CachedKind, verify: (value: Buffer) => string | null | Promise<string | null>): Promise<{ value: Buffer; tier: Tier } | null> {
+  /**
+   * L1 then L2; what comes back from L2 must pass `verify` (the check an
+   * upstream's answer passes) or it is dropped. `forL1` gives the form L1
+   * keeps of a verified L2 value (by default the value itself).
+   */
+  private async lookup(
+    key: string,
+    kind: CachedKind,
+    verify: (value: Buffer) => string | null | Promise<string | null>,
+    forL1?: (value: Buffer) => Buffer,
+  ): Promise<{ value: Buffer; tier: Tier } | null> {
     const local = this.l1.get(key);
     if (local) return { value: local, tier: 'l1' };
     if (!this.l2?.healthy) return null;
@@ -388,8 +501,9 @@ export class AnswerCache implements Forwarder {
     if (remote) {
       const wrong = await verify(remote);
       if (wrong === null) {
-        this.l1.set(key, remote);
-        return { value: remote, tier: 'l2' };
+        const kept = forL1 ? forL1(remote) : remote;
+        this.l1.set(key, kept);
+        return { value: kept, tier: 'l2' };
       }
       this.rejected(kind, `${key}: ${wrong}`);
       this.l2.delete([key]);
@@ -474,6 +588,8 @@ export class AnswerCache implements Forwarder {
    */
   private onReorg(r: Reorg): void {
     const above = (height: number): boolean => height > r.forkHeight;
+    this.generation++;
+    this.l1.clearWire();
     const dropped = this.l1.deleteWhere((key) => {
       const m = /^(?:h|mk:[0-9a-f]+|ip|hcp:\d+|hscp:\d+:\d+):(\d+)/.exec(key);
       return m !== null && above(Number(m[1]));
@@ -486,6 +602,10 @@ export class AnswerCache implements Forwarder {
     this.perTip.clear();
     this.log.info({ forkHeight: r.forkHeight, dropped }, 'cache invalidated above the fork');
   }
+}
+
+function headerHex(h: HeaderSource): string {
+  return typeof h === 'string' ? h : h.toString('hex', 0, 80);
 }
 
 function blockBoundKind(method: string): CachedKind {

@@ -29,11 +29,27 @@ export function redisKeyPrefix(network: string): string {
   return `eg:v${CACHE_FORMAT_VERSION}:${network}:`;
 }
 
+/**
+ * Share of cache.memory_bytes kept for answers in their wire form (the
+ * popular header ranges and chunks, transactions, as the JSON a wallet
+ * receives): a memo of what the rest of L1 holds, so it is bounded apart and
+ * never pushes out the headers it is built from.
+ */
+export const WIRE_SHARE = 1 / 8;
+/** Per-entry overhead counted for an L1 entry (key object, LRU bookkeeping). */
+const ENTRY_OVERHEAD = 64;
+
 export class MemoryTier {
   private readonly lru: LRUCache<string, Buffer>;
+  /** Answers in wire form by (key, shape); see WIRE_SHARE. */
+  private readonly wire: LRUCache<string, Buffer>;
 
   constructor(maxBytes: number) {
-    this.lru = new LRUCache<string, Buffer>({ maxSize: Math.max(1, maxBytes), sizeCalculation: (v, k) => v.length + k.length + 64 });
+    const wireBytes = Math.max(1, Math.floor(maxBytes * WIRE_SHARE));
+    const sizeCalculation = (v: Buffer, k: string): number => v.length + k.length + ENTRY_OVERHEAD;
+    this.lru = new LRUCache<string, Buffer>({ maxSize: Math.max(1, maxBytes - wireBytes), sizeCalculation });
+    // One chunk may not take more than a quarter of the memo: a few huge answers cannot flush the popular ones.
+    this.wire = new LRUCache<string, Buffer>({ maxSize: wireBytes, maxEntrySize: Math.max(1, Math.floor(wireBytes / 4)), sizeCalculation });
   }
 
   get(key: string): Buffer | undefined {
@@ -48,6 +64,21 @@ export class MemoryTier {
     this.lru.delete(key);
   }
 
+  /** An answer in wire form, stored by the cache under a key naming its request and its shape. */
+  getWire(key: string): Buffer | undefined {
+    return this.wire.get(key);
+  }
+
+  /** Too large for the memo's per-entry bound: silently not kept. */
+  setWire(key: string, value: Buffer): void {
+    this.wire.set(key, value);
+  }
+
+  /** Forgets every wire form (after a reorg: they are rebuilt from the headers that remain). */
+  clearWire(): void {
+    this.wire.clear();
+  }
+
   /** Deletes every key matching; for reorgs, which are rare. */
   deleteWhere(match: (key: string) => boolean): number {
     let n = 0;
@@ -60,8 +91,14 @@ export class MemoryTier {
     return n;
   }
 
+  /** Everything held, wire forms included: the figure cache.memory_bytes bounds. */
   get bytes(): number {
-    return this.lru.calculatedSize;
+    return this.lru.calculatedSize + this.wire.calculatedSize;
+  }
+
+  /** Of which, answers in wire form. */
+  get wireBytes(): number {
+    return this.wire.calculatedSize;
   }
 }
 

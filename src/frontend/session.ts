@@ -35,6 +35,8 @@ import { peersSubscribeAnswer, serverBanner, serverFeatures, type LocalPeers } f
 const DEFAULT_VERSION = '1.4';
 /** The form the gateway asks the router for when it reshapes an answer itself. */
 const CANONICAL = '1.6';
+/** Forward options of answers the session writes to the wallet untouched. */
+const PASS_ON = { raw: true } as const;
 /** Versions that may be negotiated after other messages: from 1.6 server.version must come first. */
 const LATE_NEGOTIABLE = GATEWAY_VERSIONS.filter((v) => versionLess(v, '1.6'));
 
@@ -447,20 +449,20 @@ export class Session implements Subscriber, Flushable {
         return this.forward(method.replace('blockchain.address.', 'blockchain.scripthash.'), [addressArg(args[0], network)], version, deadline);
       case 'blockchain.block.get_header': {
         const height = nonNegativeIntegerArg(args[0], 'height');
-        const hex = await this.forward('blockchain.block.header', [height], CANONICAL, deadline);
+        const hex = await this.forward('blockchain.block.header', [height], CANONICAL, deadline, undefined, true);
         return headerDict(String(hex), height);
       }
       case 'blockchain.block.get_chunk': {
         const index = nonNegativeIntegerArg(args[0], 'index');
         const size = network.chunkSize;
-        const r = (await this.forward('blockchain.block.headers', [index * size, size], CANONICAL, deadline)) as { headers: string[] };
+        const r = (await this.forward('blockchain.block.headers', [index * size, size], CANONICAL, deadline, undefined, true)) as { headers: string[] };
         return r.headers.join('');
       }
       case 'blockchain.utxo.get_address': {
         const txHash = txHashArg(args[0]);
         const index = nonNegativeIntegerArg(args[1], 'index');
         // The spec: null when the transaction does not exist, as for an index out of range.
-        const raw = await this.forward('blockchain.transaction.get', [txHash], CANONICAL, deadline).catch((err: unknown) => {
+        const raw = await this.forward('blockchain.transaction.get', [txHash], CANONICAL, deadline, undefined, true).catch((err: unknown) => {
           if (err instanceof RpcError && (err.code === ErrorCode.DAEMON_ERROR || err.code === ErrorCode.BAD_REQUEST) && classifyFailure(err) === 'definitive') return null;
           throw err;
         });
@@ -490,10 +492,14 @@ export class Session implements Subscriber, Flushable {
     return this.deps.peers?.isFromTor(this.context.remoteAddress) ?? false;
   }
 
-  /** Forwards a canonical request; upstream errors come back in one normalised wording. */
-  private forward(method: string, args: unknown[], version: string, deadline: number, validate?: (m: string, a: unknown[]) => void): Promise<unknown> {
+  /**
+   * Forwards a canonical request; upstream errors come back in one normalised wording.
+   * Unless `read` (the session reshapes the answer itself), the answer goes to the wallet
+   * untouched, so it may come back as wire bytes (RawJson) for the encoder to splice.
+   */
+  private forward(method: string, args: unknown[], version: string, deadline: number, validate?: (m: string, a: unknown[]) => void, read = false): Promise<unknown> {
     validate?.(method, args);
-    return this.deps.router.forward(method, args, version, deadline).catch((err: unknown) => {
+    return this.deps.router.forward(method, args, version, deadline, read ? undefined : PASS_ON).catch((err: unknown) => {
       throw err instanceof RpcError ? normalizeUpstreamError(method, err) : err;
     });
   }

@@ -6,6 +6,7 @@
  * `clientResult` to shape the canonical answer for the wallet.
  */
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
+import { isRawJson } from '../protocol/raw-json.js';
 import { orderHistory, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
 import type { Gap } from './gaps.js';
@@ -20,6 +21,15 @@ export interface UpstreamCall {
 }
 
 const identity = (raw: unknown): unknown => raw;
+
+/**
+ * Whether the upstream's answer is already the canonical one (no
+ * translation): then its result bytes may be passed through as they came
+ * (RawJson), if nothing else needs to look inside.
+ */
+export function passesThrough(call: UpstreamCall): boolean {
+  return call.toCanonical === identity && call.also === undefined;
+}
 const HEADER_HEX = 160;
 
 /** Satoshis per vbyte to BTC per 1,000 vbytes, the unit of relayfee and mempool.get_info. */
@@ -95,9 +105,14 @@ export function mempoolInfoFromRelayFee(relayfee: unknown, histogram: unknown): 
   return { mempoolminfee: Math.round(floor * 1e8) / 1e8, minrelaytxfee: relayfee, incrementalrelayfee: relayfee };
 }
 
+/**
+ * The canonical answer in the client's shape. A RawJson answer whose shape is
+ * the same for this client goes through untouched; one that must be reshaped
+ * is parsed here, once.
+ */
 export function clientResult(method: string, canonical: unknown, clientVersion: string): unknown {
   if (method === 'blockchain.block.headers' && versionLess(clientVersion, '1.6')) {
-    const c = canonical as { count: number; headers: string[]; max: number; root?: string; branch?: string[] };
+    const c = (isRawJson(canonical) ? canonical.value() : canonical) as { count: number; headers: string[]; max: number; root?: string; branch?: string[] };
     const out: Record<string, unknown> = { count: c.count, hex: c.headers.join(''), max: c.max };
     if (c.root !== undefined) out.root = c.root;
     if (c.branch !== undefined) out.branch = c.branch;

@@ -19,9 +19,9 @@ import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { versionLess } from '../protocol/version.js';
 import { UpstreamError, type UpstreamConnection } from '../upstream/connection.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { clientResult, upstreamCall } from './adapt.js';
+import { clientResult, passesThrough, upstreamCall } from './adapt.js';
 import { isHistoryTooLarge } from './legacy.js';
-import { isTxLookup, TxOrigins } from './tx-origin.js';
+import { isTxListing, isTxLookup, TxOrigins } from './tx-origin.js';
 import { gapNeeded, revealsGap, UpstreamGaps } from './gaps.js';
 
 /** Methods with side effects: never repeated unless the first attempt provably never reached a server. */
@@ -83,7 +83,13 @@ export class Router {
     return { ready, old: ready.filter((c) => c.version !== null && versionLess(c.version, '1.6')) };
   }
 
-  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, verify?: Verifier): Promise<unknown> {
+  /**
+   * `wantRaw`: the caller writes the answer to the wallet untouched, so a large
+   * result that needs no translation, verification or reading here (tx
+   * origins are learnt from listings) may come back as the upstream's own
+   * bytes (RawJson) rather than parsed.
+   */
+  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, verify?: Verifier, wantRaw = false): Promise<unknown> {
     const excludeUpstreams = new Set<string>();
     const excludeConnections = new Set<UpstreamConnection>();
     const key = stickyKey(method, args);
@@ -93,6 +99,7 @@ export class Router {
     /** An upstream's "no such transaction": the answer if no other upstream knows it. */
     let notFound: RpcError | null = null;
     const gap = gapNeeded(method, args);
+    const passRaw = wantRaw && verify === undefined && !isTxListing(method);
     /** Upstreams left out because they lack what this request needs (cp_height): the error names it. */
     let skippedForGap = false;
     if (method === 'blockchain.transaction.broadcast_package') {
@@ -137,7 +144,7 @@ export class Router {
       try {
         let raw: unknown;
         let alsoRaw: unknown;
-        if (call.also === undefined) raw = await conn.request(call.method, call.params, timeout);
+        if (call.also === undefined) raw = await conn.request(call.method, call.params, timeout, passRaw && passesThrough(call));
         else [raw, alsoRaw] = await Promise.all([conn.request(call.method, call.params, timeout), conn.request(call.also.method, call.also.params, timeout)]);
         const canonical = call.toCanonical(raw, alsoRaw);
         const wrong = verify ? await verify(canonical) : null;

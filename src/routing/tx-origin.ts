@@ -28,6 +28,11 @@ const LISTING_METHODS: ReadonlySet<string> = new Set([
 /** The methods that look up one transaction by its hash (first argument). */
 const LOOKUP_METHODS: ReadonlySet<string> = new Set(['blockchain.transaction.get', 'blockchain.transaction.get_merkle']);
 
+/** Whether answers to `method` are read to learn where transactions were seen (so they are parsed, never passed through). */
+export function isTxListing(method: string): boolean {
+  return LISTING_METHODS.has(method);
+}
+
 export function isTxLookup(method: string): boolean {
   return LOOKUP_METHODS.has(method);
 }

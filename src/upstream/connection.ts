@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { RpcError } from '../protocol/jsonrpc.js';
 import type { Logger } from '../observability/logger.js';
 import { DeadlineQueue } from './deadlines.js';
+import { isPaddedReply, readUpstreamLine } from './replies.js';
 import { openChannel, type MessageChannel, type TransportTarget } from './transport.js';
 
 export interface UpstreamEndpoint extends TransportTarget {
@@ -61,6 +62,8 @@ interface Pending {
   readonly timeoutMs: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
+  /** The caller takes a large result as the upstream's bytes (RawJson): see replies.ts. */
+  readonly raw: boolean;
 }
 
 export interface RequestOutcome {
@@ -83,6 +86,9 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   /** Requests waiting for a slot under maxInFlight, oldest first (a Map keeps insertion order). */
   private readonly waiting = new Map<number, Pending>();
   private nextId = 1;
+  /** Requests sent or waiting that take a raw result; while none do, lines are parsed whole, never scanned. */
+  private rawWaiting = 0;
+  private readonly wantsRaw = (id: number): boolean => this.pending.get(id)?.raw === true;
   private closed = false;
   /** Every request's timeout on one timer (deadlines.ts), not a setTimeout per request. */
   private readonly deadlines = new DeadlineQueue({
@@ -133,12 +139,12 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       this.closed = true;
       throw new UpstreamError('connect', (err as Error).message, true);
     }
-    this.channel.on('message', (text) => {
-      if (!this.padded && PADDING.test(text)) {
+    this.channel.on('message', (line) => {
+      if (!this.padded && isPaddedReply(line)) {
         this.padded = this.endpoint.scheme === 'tcp' || this.endpoint.scheme === 'tls';
         if (this.padded) this.opts.logger.info('upstream pads its replies (ElectrumX 1.18+); sending a filler with each request so small replies are not held');
       }
-      this.onText(text);
+      this.onLine(line);
     });
     this.channel.on('close', (err) => this.shutdown(err ? new UpstreamError('closed', err.message) : null));
     const timeout = this.opts.connectTimeoutMs;
@@ -161,8 +167,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.version = reply[1];
   }
 
-  /** Sends one request; settles with the result, or rejects with RpcError (the server's answer) or UpstreamError. */
-  request(method: string, params: readonly unknown[], timeoutMs: number): Promise<unknown> {
+  /**
+   * Sends one request; settles with the result, or rejects with RpcError (the server's answer) or UpstreamError.
+   * `raw`: the caller passes the result on untouched, so a large one may settle as RawJson (replies.ts).
+   */
+  request(method: string, params: readonly unknown[], timeoutMs: number, raw = false): Promise<unknown> {
     if (this.closed || this.channel === null) {
       return Promise.reject(new UpstreamError('closed', 'upstream connection is closed', true));
     }
@@ -170,7 +179,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     // The promise's executor and its two functions are the one closure left per request.
     return new Promise((resolve, reject) => {
       const started = performance.now();
-      const entry: Pending = { method, params, started, timeoutMs, resolve, reject };
+      const entry: Pending = { method, params, started, timeoutMs, resolve, reject, raw };
+      if (raw) this.rawWaiting++;
       this.deadlines.add(id, started + timeoutMs);
       if (this.pending.size >= this.maxInFlight) this.waiting.set(id, entry);
       else this.write(id, entry);
@@ -183,6 +193,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (waiting) {
       this.waiting.delete(id);
       this.deadlines.settled();
+      if (waiting.raw) this.rawWaiting--;
       this.report(waiting, 'timeout');
       waiting.reject(new UpstreamError('timeout', `${waiting.method} timed out after ${waiting.timeoutMs} ms waiting for one of ${this.maxInFlight} request slots`, true));
       return;
@@ -191,6 +202,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (!entry) return;
     this.pending.delete(id);
     this.deadlines.settled();
+    if (entry.raw) this.rawWaiting--;
     this.report(entry, 'timeout');
     entry.reject(new UpstreamError('timeout', `${entry.method} timed out after ${entry.timeoutMs} ms`));
     this.sendWaiting();
@@ -222,15 +234,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     }
   }
 
-  private onText(text: string): void {
-    let msg: unknown;
-    try {
-      msg = JSON.parse(text);
-    } catch {
+  private onLine(line: Buffer): void {
+    const messages = readUpstreamLine(line, this.rawWaiting > 0 ? this.wantsRaw : null);
+    if (messages === null) {
       this.fail(new UpstreamError('protocol', 'upstream sent invalid JSON'));
       return;
     }
-    for (const m of Array.isArray(msg) ? msg : [msg]) this.onMessage(m);
+    for (const m of messages) this.onMessage(m);
   }
 
   private onMessage(msg: unknown): void {
@@ -245,6 +255,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (!entry) return; // a reply after its timeout
     this.pending.delete(m.id);
     this.deadlines.settled();
+    if (entry.raw) this.rawWaiting--;
     if (this.waiting.size > 0) this.sendWaiting();
     if ('error' in m && m.error !== null && m.error !== undefined) {
       this.report(entry, 'error');
@@ -281,6 +292,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       p.reject(new UpstreamError('closed', 'upstream connection closed before the request was sent', true));
     }
     this.waiting.clear();
+    this.rawWaiting = 0;
     this.emit('close', reason);
   }
 
@@ -289,8 +301,6 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   }
 }
 
-/** ElectrumX pads with runs of spaces just before the closing brace or bracket of a reply. */
-const PADDING = / {16,}[}\]]\s*$/;
 /** Seven headers (1,120 hex characters) fill ElectrumX's 1 KiB send threshold; block 0-6 never change. */
 const FILLER_HEADERS = 7;
 const FILLER_MAX_IN_FLIGHT = 4;

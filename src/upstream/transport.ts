@@ -47,7 +47,8 @@ export interface ChannelOptions {
 }
 
 export interface MessageChannelEvents {
-  message: [text: string];
+  /** One whole message as it came (UTF-8 bytes, not decoded: the connection scans large answers without decoding them). */
+  message: [line: Buffer];
   close: [error: Error | null];
 }
 
@@ -192,8 +193,7 @@ class SocketChannel extends EventEmitter<MessageChannelEvents> implements Messag
           return;
         }
         // ElectrumX pads replies with spaces; a line of nothing but padding is not a message.
-        const text = ev.line.toString('utf8');
-        if (text.trim().length > 0) this.emit('message', text);
+        if (!blank(ev.line)) this.emit('message', ev.line);
       }
     });
     socket.on('error', (err) => this.finish(new TransportError(`socket error: ${err.message}`)));
@@ -233,8 +233,8 @@ class WebSocketChannel extends EventEmitter<MessageChannelEvents> implements Mes
   ) {
     super();
     ws.on('message', (data: WebSocket.RawData) => {
-      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-      if (text.trim().length > 0) this.emit('message', text);
+      const line = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      if (!blank(line)) this.emit('message', line);
     });
     ws.on('error', (err) => this.finish(new TransportError(`websocket error: ${err.message}`)));
     ws.on('close', (code) => this.finish(new TransportError(`websocket closed (${code})`)));
@@ -275,4 +275,13 @@ export async function withDeadline<T>(p: Promise<T>, deadline: number, what: str
     clearTimeout(timer);
     if (timedOut) p.then((late) => discard?.(late), () => undefined);
   }
+}
+
+/** Whether a line holds nothing but whitespace. */
+function blank(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09 && c !== 0x0b && c !== 0x0c) return false;
+  }
+  return true;
 }

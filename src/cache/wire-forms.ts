@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Cached answers written straight to their wire form (the JSON a wallet
+ * receives as `result`), from the bytes the cache holds: 80-byte headers,
+ * raw transactions. Each builder gives exactly the bytes JSON.stringify
+ * gives for the value the old path built (same members, same order), so a
+ * cached answer looks the same whichever path served it; it costs one hex
+ * encode per header or transaction and one buffer, no object graph, no
+ * JSON.stringify of the answer.
+ *
+ * Pure: buffers in, buffers out.
+ */
+
+/** A header as held in L1 (80 bytes, possibly followed by its hash) or as hex already. */
+export type HeaderSource = Buffer | string;
+
+/** The result shapes a header range takes: 1.6's list of headers, or 1.0-1.4's one hex string. */
+export type HeadersShape = 'list' | 'hex';
+
+const HEADER_BYTES = 80;
+const HEADER_HEX = 160;
+const QUOTE = 0x22;
+
+function hexOf(h: HeaderSource): string {
+  return typeof h === 'string' ? h : h.toString('hex', 0, HEADER_BYTES);
+}
+
+/** `"<hex>"`: one header (blockchain.block.header). */
+export function headerWire(h: HeaderSource): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_HEX + 2);
+  out[0] = QUOTE;
+  out.write(hexOf(h), 1, 'latin1');
+  out[HEADER_HEX + 1] = QUOTE;
+  return out;
+}
+
+/**
+ * blockchain.block.headers without cp_height: `{"count":N,"headers":["..",..],"max":M}`
+ * (1.6) or `{"count":N,"hex":"....","max":M}` (before 1.6).
+ */
+export function headersWire(headers: readonly HeaderSource[], max: number, shape: HeadersShape): Buffer {
+  const n = headers.length;
+  const head = `{"count":${n},"${shape === 'list' ? 'headers":[' : 'hex":"'}`;
+  const tail = `${shape === 'list' ? ']' : '"'},"max":${max}}`;
+  // A list spends two quotes and a comma per header (one fewer comma), the hex form nothing.
+  const body = shape === 'list' ? n * (HEADER_HEX + 3) - (n > 0 ? 1 : 0) : n * HEADER_HEX;
+  const out = Buffer.allocUnsafe(head.length + body + tail.length);
+  let at = out.write(head, 0, 'latin1');
+  for (let i = 0; i < n; i++) {
+    if (shape === 'list') {
+      if (i > 0) out[at++] = 0x2c;
+      out[at++] = QUOTE;
+      at += out.write(hexOf(headers[i]!), at, 'latin1');
+      out[at++] = QUOTE;
+    } else {
+      at += out.write(hexOf(headers[i]!), at, 'latin1');
+    }
+  }
+  at += out.write(tail, at, 'latin1');
+  return at === out.length ? out : out.subarray(0, at);
+}
+
+/** `"<hex>"` of any bytes: a raw transaction (blockchain.transaction.get), a chunk's concatenated headers. */
+export function hexStringWire(bytes: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length * 2 + 2);
+  out[0] = QUOTE;
+  out.write(bytes.toString('hex'), 1, 'latin1');
+  out[out.length - 1] = QUOTE;
+  return out;
+}

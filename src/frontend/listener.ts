@@ -253,7 +253,7 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
       resumeReading: resumeIfClear,
     },
     log,
-    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
+    { listener: config.url, sentBytes: deps.metrics.bytesSent.cell({ listener: config.url }), cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
   );
   sessions.set(stream, session);
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
@@ -262,9 +262,10 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
     writeBlocked = false;
     resumeIfClear();
   });
+  const received = deps.metrics.bytesReceived.cell({ listener: config.url });
   stream.on('data', (chunk: Buffer) => {
     // Every byte read is counted, also those of a line refused as oversize or not valid JSON.
-    deps.metrics.bytesReceived.inc({ listener: config.url }, chunk.length);
+    received.inc(chunk.length);
     for (const ev of framer.push(chunk)) {
       if (ev.kind === 'oversize') {
         session.rejectOversize(ev.bytes);
@@ -344,6 +345,8 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: S
 
 function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
   const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
+  // Shared by every session of the listener (bound once, looked up here per connection, not per message).
+  const received = deps.metrics.bytesReceived.cell({ listener: config.url });
   const session = new Session(
     deps,
     {
@@ -380,13 +383,13 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
       },
     },
     log,
-    { listener: config.url, cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
+    { listener: config.url, sentBytes: deps.metrics.bytesSent.cell({ listener: config.url }), cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
   );
   sessions.set(ws, session);
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
   log.debug('websocket opened');
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-    deps.metrics.bytesReceived.inc({ listener: config.url }, Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
+    received.inc(Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
     if (isBinary) {
       log.info('binary WebSocket frame; closing');
       ws.close(WS_UNSUPPORTED_DATA, 'send JSON-RPC as text frames');
@@ -408,7 +411,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
     // 1009: a frame over max_line_bytes, refused by ws itself.
     if (code === 1009) {
       deps.metrics.disconnects.inc({ reason: 'oversize' });
-      deps.metrics.clientFrames.inc({ outcome: 'oversize' });
+      deps.metrics.frames.oversize.inc();
     }
     sessions.delete(ws);
     deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });

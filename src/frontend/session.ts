@@ -8,6 +8,7 @@
 import type { GatewayConfig } from '../config/types.js';
 import type { SessionCost } from '../limits/session-cost.js';
 import type { Logger } from '../observability/logger.js';
+import type { CounterCell } from '../observability/batched-metrics.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import {
   ErrorCode,
@@ -57,6 +58,8 @@ export interface SessionDeps {
 export interface SessionContext {
   /** The listener's URL, for metrics labels. */
   readonly listener: string;
+  /** The listener's client_sent_bytes_total series, bound once per listener. */
+  readonly sentBytes: CounterCell;
   /** This session's account in the cost model. */
   readonly cost: SessionCost;
   /** The client's address:port, for the admin API's session list. */
@@ -244,11 +247,12 @@ export class Session implements Subscriber, Flushable {
       this.writeError(error);
       return;
     }
+    const frames = this.deps.metrics.frames;
     if (msg.kind === 'single' && msg.item.kind === 'invalid') {
       // Its error reply and its client_requests_total count come from handleItem, as for a bad batch item.
-      this.deps.metrics.clientFrames.inc({ outcome: msg.item.error.message === 'batch is empty' ? 'empty_batch' : 'invalid_request' });
+      frames[msg.item.error.message === 'batch is empty' ? 'empty_batch' : 'invalid_request'].inc();
     } else {
-      this.deps.metrics.clientFrames.inc({ outcome: 'ok' });
+      frames.ok.inc();
     }
     if (msg.kind === 'single') {
       this.track(this.handleItem(msg.item).then((r) => r && this.writeReplies([r], false)));
@@ -338,32 +342,34 @@ export class Session implements Subscriber, Flushable {
    * client_requests_total under the method "(invalid)", so error ratios include it.
    */
   private refused(outcome: 'invalid_json' | 'batch_too_large' | 'oversize', error: RpcError): void {
-    this.deps.metrics.clientFrames.inc({ outcome });
-    this.deps.metrics.clientRequests.inc({ method: INVALID_METHOD_LABEL, result: String(error.code) });
+    this.deps.metrics.frames[outcome].inc();
+    this.deps.metrics.requestCells(INVALID_METHOD_LABEL).result(error.code).inc();
     this.log.debug({ outcome, err: error.message }, 'request refused');
   }
 
   private async handleItem(item: IncomingItem): Promise<Response | null> {
     if (item.kind === 'response') return null;
     if (item.kind === 'invalid') {
-      this.deps.metrics.clientRequests.inc({ method: INVALID_METHOD_LABEL, result: String(item.error.code) });
+      this.deps.metrics.requestCells(INVALID_METHOD_LABEL).result(item.error.code).inc();
       this.context.cost.error();
       return errorResponse(item.id, item.error);
     }
     const answered = item.kind === 'request';
     const id = answered ? item.id : null;
-    const method = lookupMethodName(item.method);
-    const stopTimer = this.deps.metrics.clientRequestDuration.startTimer({ method });
+    // The method's metric series, bound on its first request (metrics.ts): counting is adding to numbers.
+    const cells = this.deps.metrics.requestCells(lookupMethodName(item.method));
+    const started = performance.now();
     try {
       const result = await this.admitAndCall(item.method, item.params);
-      stopTimer();
-      this.deps.metrics.clientRequests.inc({ method, result: 'ok' });
+      cells.duration.observe((performance.now() - started) / 1000);
+      cells.ok.inc();
+      // The response object: the encoder's input, one per answer.
       return answered ? resultResponse(id, result) : null;
     } catch (err) {
       this.context.cost.error();
       const rpcErr = toClientError(err);
-      stopTimer();
-      this.deps.metrics.clientRequests.inc({ method, result: String(rpcErr.code) });
+      cells.duration.observe((performance.now() - started) / 1000);
+      cells.result(rpcErr.code).inc();
       if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
         this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');
       }
@@ -377,7 +383,7 @@ export class Session implements Subscriber, Flushable {
       throw new RpcError(ErrorCode.SERVER_BUSY, 'server busy - cost accounting unavailable, try again later');
     }
     const verdict = this.context.cost.admit(method, Array.isArray(params) ? params : Object.values(params));
-    this.deps.metrics.groupCost.observe(this.context.cost.current());
+    this.deps.metrics.groupCostCell.observe(this.context.cost.current());
     if (verdict.action === 'run') return this.call(method, params);
     if (verdict.action === 'throttle') {
       this.deps.metrics.throttled.inc();
@@ -616,7 +622,7 @@ export class Session implements Subscriber, Flushable {
     if (this.closed) {
       out.clear();
     } else {
-      this.deps.metrics.bytesSent.inc({ listener: this.context.listener }, out.bytes);
+      this.context.sentBytes.inc(out.bytes);
       this.transport.write(out);
     }
     // A quiet session holds no buffer between turns.

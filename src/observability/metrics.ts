@@ -12,6 +12,7 @@
  * combines across workers where a sum would mislead.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BatchedCounter, BatchedHistogram, type CounterCell, type HistogramCell } from './batched-metrics.js';
 import type { FailoverReason } from '../routing/router.js';
 import type { RequestOutcome } from '../upstream/connection.js';
 import type { BreakerState } from '../upstream/health.js';
@@ -26,6 +27,23 @@ const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1,
 /** Every reason a session is closed or refused, exported at 0 from the start so dashboards and alerts see the series before the first one. */
 export const DISCONNECT_REASONS = ['hard_limit', 'oversize', 'idle', 'slow_reader', 'max_sessions', 'max_sessions_per_group', 'proxy_refused', 'version', 'admin', 'handshake_timeout', 'handshakes'] as const;
 const FAILOVER_REASONS: readonly FailoverReason[] = ['connection', 'server', 'verification'];
+/** client_frames_total's outcomes. */
+export const FRAME_OUTCOMES = ['ok', 'invalid_json', 'invalid_request', 'empty_batch', 'batch_too_large', 'oversize'] as const;
+export type FrameOutcome = (typeof FRAME_OUTCOMES)[number];
+
+/** One method's request series, bound once (methods are a bounded list) and then only added to. */
+export interface RequestCells {
+  readonly ok: CounterCell;
+  readonly duration: HistogramCell;
+  /** The series of an error answer, by JSON-RPC code. */
+  result(code: number): CounterCell;
+}
+
+/** One upstream and method: its outcome counters and its latency. */
+interface UpstreamCells {
+  readonly results: Map<string, CounterCell>;
+  readonly duration: HistogramCell;
+}
 
 export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver, L2Observer {
   readonly registry = new Registry();
@@ -50,14 +68,14 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     aggregator: 'max',
     registers: [this.registry],
   });
-  private readonly upstreamDuration = new Histogram({
+  private readonly upstreamDuration = new BatchedHistogram({
     name: `${PREFIX}upstream_request_duration_seconds`,
     help: 'Time from sending a request to an upstream to its answer',
     labelNames: ['upstream', 'method'],
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  private readonly upstreamRequests = new Counter({
+  private readonly upstreamRequests = new BatchedCounter({
     name: `${PREFIX}upstream_requests_total`,
     help: 'Requests sent to upstreams by outcome: ok, error (the server answered with an error), timeout, closed',
     labelNames: ['upstream', 'method', 'result'],
@@ -94,19 +112,19 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     help: 'The most sessions this instance accepts (limits.max_sessions; with workers, the sum of theirs)',
     registers: [this.registry],
   });
-  readonly bytesReceived = new Counter({
+  readonly bytesReceived = new BatchedCounter({
     name: `${PREFIX}client_received_bytes_total`,
     help: 'Bytes received from wallets, by listener',
     labelNames: ['listener'],
     registers: [this.registry],
   });
-  readonly bytesSent = new Counter({
+  readonly bytesSent = new BatchedCounter({
     name: `${PREFIX}client_sent_bytes_total`,
     help: 'Bytes sent to wallets (JSON-RPC messages), by listener',
     labelNames: ['listener'],
     registers: [this.registry],
   });
-  readonly clientFrames = new Counter({
+  readonly clientFrames = new BatchedCounter({
     name: `${PREFIX}client_frames_total`,
     help: 'Lines (WebSocket messages) read from wallets, by outcome: ok (one request or a batch), invalid_json, invalid_request (not a request object, bad id, method or params), empty_batch, batch_too_large, oversize',
     labelNames: ['outcome'],
@@ -123,7 +141,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     help: 'Requests delayed because their group was above the soft cost limit',
     registers: [this.registry],
   });
-  readonly groupCost = new Histogram({
+  readonly groupCost = new BatchedHistogram({
     name: `${PREFIX}client_group_cost`,
     help: 'Cost of the requesting subnet group, observed at each request (soft limit 1000, hard 10000 by default)',
     buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 7500, 10000],
@@ -154,18 +172,18 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     registers: [this.registry],
   });
 
-  private readonly cacheLookups = new Counter({
+  private readonly cacheLookups = new BatchedCounter({
     name: `${PREFIX}cache_lookups_total`,
     help: 'Cacheable requests by method and where the answer came from: l1 (memory), l2 (Redis) or miss (an upstream)',
     labelNames: ['method', 'result'],
     registers: [this.registry],
   });
-  private readonly cacheBytes = new Counter({
+  private readonly cacheBytes = new BatchedCounter({
     name: `${PREFIX}cache_served_bytes_total`,
     help: 'Bytes of answers served from the cache (binary size of headers and transactions, JSON size of proofs)',
     registers: [this.registry],
   });
-  private readonly coalescedRequests = new Counter({
+  private readonly coalescedRequests = new BatchedCounter({
     name: `${PREFIX}coalesced_requests_total`,
     help: 'Requests that shared an identical request already in flight instead of making their own upstream call',
     labelNames: ['method'],
@@ -196,12 +214,26 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     registers: [this.registry],
   });
 
+  /** Method -> its cache_lookups_total cells by result, bound on the method's first lookup. */
+  private readonly lookupCells = new Map<string, Map<Tier | 'miss', CounterCell>>();
+  private readonly servedBytesCell = this.cacheBytes.cell({});
+
   cacheLookup(method: string, result: Tier | 'miss'): void {
-    this.cacheLookups.inc({ method, result });
+    let cells = this.lookupCells.get(method);
+    if (!cells) {
+      cells = new Map();
+      this.lookupCells.set(method, cells);
+    }
+    let cell = cells.get(result);
+    if (!cell) {
+      cell = this.cacheLookups.cell({ method, result });
+      cells.set(result, cell);
+    }
+    cell.inc();
   }
 
   cacheServedBytes(bytes: number): void {
-    this.cacheBytes.inc(bytes);
+    this.servedBytesCell.inc(bytes);
   }
 
   coalesced(method: string): void {
@@ -272,19 +304,56 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
   ledgerError(): void {
     this.ledgerErrors.inc();
   }
-  readonly clientRequests = new Counter({
+  readonly clientRequests = new BatchedCounter({
     name: `${PREFIX}client_requests_total`,
     help: 'Requests from wallets by method and outcome (ok or the JSON-RPC error code)',
     labelNames: ['method', 'result'],
     registers: [this.registry],
   });
-  readonly clientRequestDuration = new Histogram({
+  readonly clientRequestDuration = new BatchedHistogram({
     name: `${PREFIX}client_request_duration_seconds`,
     help: 'Time from a wallet request being read to its answer being ready (cost delays included), by method',
     labelNames: ['method'],
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+
+  /** Method label -> its request cells (see requestCells). */
+  private readonly requestCellsByMethod = new Map<string, RequestCells>();
+  /** client_frames_total by outcome, bound up front: the outcomes are a fixed list. */
+  readonly frames: Readonly<Record<FrameOutcome, CounterCell>> = Object.fromEntries(
+    FRAME_OUTCOMES.map((outcome) => [outcome, this.clientFrames.cell({ outcome })]),
+  ) as Record<FrameOutcome, CounterCell>;
+  /** The one group-cost series (no labels). */
+  readonly groupCostCell = this.groupCost.cell();
+  /** Upstream name -> method -> its cells. */
+  private readonly upstreamCells = new Map<string, Map<string, UpstreamCells>>();
+
+  /**
+   * The client_requests_total and duration series of one method label (a
+   * known method name, "other" or "(invalid)": a bounded set), bound on its
+   * first request; a request only adds to them.
+   */
+  requestCells(method: string): RequestCells {
+    let cells = this.requestCellsByMethod.get(method);
+    if (!cells) {
+      const byCode = new Map<number, CounterCell>();
+      cells = {
+        ok: this.clientRequests.cell({ method, result: 'ok' }),
+        duration: this.clientRequestDuration.cell({ method }),
+        result: (code) => {
+          let c = byCode.get(code);
+          if (!c) {
+            c = this.clientRequests.cell({ method, result: String(code) });
+            byCode.set(code, c);
+          }
+          return c;
+        },
+      };
+      this.requestCellsByMethod.set(method, cells);
+    }
+    return cells;
+  }
 
   /** Where /metrics gets its text: this registry, or (in a cluster worker) the primary's sum over all workers. */
   private readonly knownUpstreams = new Set<string>();
@@ -331,10 +400,24 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
   }
 
   upstreamRequest(name: string, outcome: RequestOutcome): void {
-    this.upstreamRequests.inc({ upstream: name, method: outcome.method, result: outcome.result });
-    if (outcome.result === 'ok' || outcome.result === 'error') {
-      this.upstreamDuration.observe({ upstream: name, method: outcome.method }, outcome.ms / 1000);
+    let byMethod = this.upstreamCells.get(name);
+    if (!byMethod) {
+      byMethod = new Map();
+      this.upstreamCells.set(name, byMethod);
     }
+    const { method, result } = outcome;
+    let cells = byMethod.get(method);
+    if (!cells) {
+      cells = { results: new Map(), duration: this.upstreamDuration.cell({ upstream: name, method }) };
+      byMethod.set(method, cells);
+    }
+    let counter = cells.results.get(result);
+    if (!counter) {
+      counter = this.upstreamRequests.cell({ upstream: name, method, result });
+      cells.results.set(result, counter);
+    }
+    counter.inc();
+    if (result === 'ok' || result === 'error') cells.duration.observe(outcome.ms / 1000);
   }
 
   upstreamReconnect(name: string): void {

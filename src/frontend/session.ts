@@ -18,6 +18,7 @@ import {
   resultResponse,
   type IncomingItem,
   type Params,
+  type ReplyShape,
   type Response,
 } from '../protocol/jsonrpc.js';
 import { OutputBuffer, encodeBatch, encodeError, encodeNotification, encodeResult, type EncodedMessage } from '../protocol/reply-encoder.js';
@@ -145,6 +146,8 @@ export class Session implements Subscriber, Flushable {
    * and went quiet holds none.
    */
   private output: OutputBuffer | null = null;
+  /** The JSON-RPC form of the latest request, which notifications take ('1.0' only after "jsonrpc":"1.0"). */
+  private replyShape: ReplyShape = '2.0';
   private flushQueued = false;
 
   constructor(
@@ -352,10 +355,13 @@ export class Session implements Subscriber, Flushable {
     if (item.kind === 'invalid') {
       this.deps.metrics.requestCells(INVALID_METHOD_LABEL).result(item.error.code).inc();
       this.context.cost.error();
-      return errorResponse(item.id, item.error);
+      return errorResponse(item.id, item.error, item.shape);
     }
     const answered = item.kind === 'request';
     const id = answered ? item.id : null;
+    const shape = answered ? item.shape : undefined;
+    // Notifications follow the form of the session's latest request (aiorpcx fixes one per connection).
+    if (answered) this.replyShape = shape ?? '2.0';
     // The method's metric series, bound on its first request (metrics.ts): counting is adding to numbers.
     const cells = this.deps.metrics.requestCells(lookupMethodName(item.method));
     const started = performance.now();
@@ -364,7 +370,7 @@ export class Session implements Subscriber, Flushable {
       cells.duration.observe((performance.now() - started) / 1000);
       cells.ok.inc();
       // The response object: the encoder's input, one per answer.
-      return answered ? resultResponse(id, result) : null;
+      return answered ? resultResponse(id, result, shape) : null;
     } catch (err) {
       this.context.cost.error();
       const rpcErr = toClientError(err);
@@ -373,7 +379,7 @@ export class Session implements Subscriber, Flushable {
       if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
         this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');
       }
-      return answered ? errorResponse(id, rpcErr) : null;
+      return answered ? errorResponse(id, rpcErr, shape) : null;
     }
   }
 
@@ -583,8 +589,8 @@ export class Session implements Subscriber, Flushable {
     const max = this.deps.config.limits.maxResponseBytes;
     let total = 0;
     const encoded = replies.map((r) => {
-      let m = 'result' in r ? encodeResult(r.id, r.result) : encodeError(r.id, r.error);
-      if (total + m.bytes > max) m = encodeError(r.id, new RpcError(ErrorCode.INVALID_REQUEST, `response too large (over ${max} bytes)`).toObject());
+      let m = 'result' in r ? encodeResult(r.id, r.result, r.shape) : encodeError(r.id, r.error, r.shape);
+      if (total + m.bytes > max) m = encodeError(r.id, new RpcError(ErrorCode.INVALID_REQUEST, `response too large (over ${max} bytes)`).toObject(), r.shape);
       total += m.bytes;
       return m;
     });
@@ -596,7 +602,7 @@ export class Session implements Subscriber, Flushable {
   }
 
   private notify(method: string, params: readonly unknown[]): void {
-    this.send(encodeNotification(method, params));
+    this.send(encodeNotification(method, params, this.replyShape));
   }
 
   /** Queues one message for the end of this turn; replies and notifications keep the order they were produced in. */

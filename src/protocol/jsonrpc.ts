@@ -2,9 +2,13 @@
 /**
  * JSON-RPC messages as Electrum peers really send them: 2.0, and the loose 1.0
  * forms (no "jsonrpc" member, string or number ids, null or missing params).
- * Replies are always 2.0-shaped. Error codes and messages follow ElectrumX so
+ * Replies are 2.0-shaped, as ElectrumX's (aiorpcx's JSONRPCLoose answers a
+ * request without "jsonrpc" in 2.0 form), except to a request that says
+ * "jsonrpc":"1.0", which gets 1.0's {"result","error","id"} as aiorpcx's
+ * JSONRPCv1 gives it. Error codes and messages follow ElectrumX so
  * wallets that match on them behave as they would against a real server.
  */
+import { scanMessage, spanText, type ScannedObject } from './scanner.js';
 
 export const ErrorCode = {
   PARSE_ERROR: -32700,
@@ -23,6 +27,25 @@ export const ErrorCode = {
 } as const;
 
 export type JsonRpcId = string | number;
+
+/**
+ * An id in its wire form, as the client wrote it: for an integer JSON.parse
+ * would round (one beyond 2^53), which the reply must echo exactly, as
+ * Python servers do.
+ */
+export interface WireId {
+  readonly wire: string;
+}
+
+/** The id a reply carries. */
+export type ReplyId = JsonRpcId | null | WireId;
+
+/**
+ * The JSON-RPC form of a reply: '2.0' {"jsonrpc":"2.0","id","result"|"error"},
+ * or '1.0' {"result","error","id"} (both members, the other null), given to a
+ * request that said "jsonrpc":"1.0".
+ */
+export type ReplyShape = '2.0' | '1.0';
 
 export interface RpcErrorObject {
   readonly code: number;
@@ -67,9 +90,9 @@ export type IncomingItem =
    * only, so {"id": null} is a request whose answer carries id null (aiorpcx, and so ElectrumX,
    * reads it as a notification and never answers; a client that sent it waits in vain).
    */
-  | { readonly kind: 'request'; readonly id: JsonRpcId | null; readonly method: string; readonly params: Params }
+  | { readonly kind: 'request'; readonly id: ReplyId; readonly method: string; readonly params: Params; readonly shape?: '1.0' }
   | { readonly kind: 'notification'; readonly method: string; readonly params: Params }
-  | { readonly kind: 'invalid'; readonly id: JsonRpcId | null; readonly error: RpcError }
+  | { readonly kind: 'invalid'; readonly id: ReplyId; readonly error: RpcError; readonly shape?: '1.0' }
   /** A response object (clients do not call us back); ignored. */
   | { readonly kind: 'response' };
 
@@ -94,7 +117,45 @@ export function decodeLine(line: Buffer): IncomingMessage {
   } catch {
     return { kind: 'unparsable', error: new RpcError(ErrorCode.PARSE_ERROR, 'invalid JSON') };
   }
-  return classify(value);
+  const msg = classify(value);
+  return needsWireIds(msg) ? withWireIds(msg, line, value) : msg;
+}
+
+/**
+ * A number id JSON.parse changed: an integer beyond 2^53, which a Python
+ * client (arbitrary-precision ints) would not recognise once rounded. A
+ * fraction is rounded to the same double the client's parser makes of it,
+ * so it is left as parsed.
+ */
+function inexactId(item: IncomingItem): boolean {
+  return (item.kind === 'request' || item.kind === 'invalid') && typeof item.id === 'number' && Number.isInteger(item.id) && !Number.isSafeInteger(item.id);
+}
+
+function needsWireIds(msg: IncomingMessage): boolean {
+  if (msg.kind === 'single') return inexactId(msg.item);
+  return msg.kind === 'batch' && msg.items.some(inexactId);
+}
+
+/**
+ * The ids JSON.parse changed, replaced by their wire text (rare: only lines
+ * with such ids are scanned). Batch elements that are objects are the
+ * scanner's objects, in order.
+ */
+function withWireIds(msg: IncomingMessage, line: Buffer, value: unknown): IncomingMessage {
+  const scanned = scanMessage(line);
+  if (scanned === null) return msg;
+  const fix = (item: IncomingItem, o: ScannedObject | undefined): IncomingItem =>
+    inexactId(item) && o?.id !== undefined ? ({ ...item, id: { wire: spanText(line, o.id) } } as IncomingItem) : item;
+  if (msg.kind === 'single') return scanned.kind === 'object' ? { kind: 'single', item: fix(msg.item, scanned.object) } : msg;
+  if (msg.kind !== 'batch' || scanned.kind !== 'batch') return msg;
+  const elements = value as unknown[];
+  let next = 0;
+  const items = msg.items.map((item, i) => {
+    const e = elements[i];
+    const isObject = e !== null && typeof e === 'object' && !Array.isArray(e);
+    return isObject ? fix(item, scanned.objects[next++]) : item;
+  });
+  return { kind: 'batch', items };
 }
 
 export function classify(value: unknown): IncomingMessage {
@@ -118,19 +179,25 @@ function classifyItem(value: unknown): IncomingItem {
     return { kind: 'invalid', id: null, error: new RpcError(ErrorCode.INVALID_REQUEST, `invalid "id": ${safeJson(id)}`) };
   }
   const replyId = hasId ? (id as JsonRpcId | null) : null;
+  // Only an explicit 1.0 gets 1.0's reply form; without "jsonrpc" ElectrumX answers in 2.0 form.
+  const v1 = o.jsonrpc === '1.0';
   if (!('method' in o) && ('result' in o || 'error' in o)) return { kind: 'response' };
   if (typeof o.method !== 'string') {
-    return { kind: 'invalid', id: replyId, error: new RpcError(ErrorCode.INVALID_REQUEST, 'method must be a string') };
+    return invalid(replyId, new RpcError(ErrorCode.INVALID_REQUEST, 'method must be a string'), v1);
   }
   const rawParams = o.params;
   let params: Params;
   if (rawParams === undefined || rawParams === null) params = [];
   else if (typeof rawParams === 'object') params = rawParams as Params;
   else {
-    return { kind: 'invalid', id: replyId, error: new RpcError(ErrorCode.INVALID_PARAMS, 'invalid request arguments: params must be an array or an object') };
+    return invalid(replyId, new RpcError(ErrorCode.INVALID_PARAMS, 'invalid request arguments: params must be an array or an object'), v1);
   }
   if (!hasId) return { kind: 'notification', method: o.method, params };
-  return { kind: 'request', id: replyId, method: o.method, params };
+  return v1 ? { kind: 'request', id: replyId, method: o.method, params, shape: '1.0' } : { kind: 'request', id: replyId, method: o.method, params };
+}
+
+function invalid(id: JsonRpcId | null, error: RpcError, v1: boolean): IncomingItem {
+  return v1 ? { kind: 'invalid', id, error, shape: '1.0' } : { kind: 'invalid', id, error };
 }
 
 function safeJson(v: unknown): string {
@@ -143,24 +210,31 @@ function safeJson(v: unknown): string {
   }
 }
 
+/**
+ * A reply as the session builds it. `shape` is not a JSON member: it tells
+ * the encoder (reply-encoder.ts) to write 1.0's form; absent means 2.0's.
+ */
 export interface ResultResponse {
   readonly jsonrpc: '2.0';
-  readonly id: JsonRpcId | null;
+  readonly id: ReplyId;
   readonly result: unknown;
+  readonly shape?: '1.0';
 }
 export interface ErrorResponse {
   readonly jsonrpc: '2.0';
-  readonly id: JsonRpcId | null;
+  readonly id: ReplyId;
   readonly error: RpcErrorObject;
+  readonly shape?: '1.0';
 }
 export type Response = ResultResponse | ErrorResponse;
 
-export function resultResponse(id: JsonRpcId | null, result: unknown): ResultResponse {
-  return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
+export function resultResponse(id: ReplyId, result: unknown, shape?: ReplyShape): ResultResponse {
+  const r = result === undefined ? null : result;
+  return shape === '1.0' ? { jsonrpc: '2.0', id, result: r, shape } : { jsonrpc: '2.0', id, result: r };
 }
 
-export function errorResponse(id: JsonRpcId | null, error: RpcError): ErrorResponse {
-  return { jsonrpc: '2.0', id, error: error.toObject() };
+export function errorResponse(id: ReplyId, error: RpcError, shape?: ReplyShape): ErrorResponse {
+  return shape === '1.0' ? { jsonrpc: '2.0', id, error: error.toObject(), shape } : { jsonrpc: '2.0', id, error: error.toObject() };
 }
 
 export function notification(method: string, params: readonly unknown[]): { jsonrpc: '2.0'; method: string; params: readonly unknown[] } {

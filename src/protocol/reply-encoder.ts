@@ -14,7 +14,7 @@
  * Pure: no sockets. The transport takes the gathered output as one
  * newline-framed Buffer (raw TCP/TLS) or as one Buffer per message (WebSocket).
  */
-import type { JsonRpcId, RpcErrorObject } from './jsonrpc.js';
+import type { JsonRpcId, ReplyShape, RpcErrorObject, WireId } from './jsonrpc.js';
 import { RawJson } from './raw-json.js';
 
 export type Piece = string | Buffer;
@@ -31,7 +31,7 @@ export interface EncodedMessage {
  * (a number too big for a double, `1.0`, a string with escapes come back as
  * sent, as Python servers echo them), or from the parsed value.
  */
-export type WireId = { readonly wire: string };
+export type { WireId };
 
 export function wireId(id: JsonRpcId | null | WireId): string {
   if (id !== null && typeof id === 'object') return id.wire;
@@ -46,19 +46,32 @@ function message(pieces: Piece[]): EncodedMessage {
   return { pieces, bytes };
 }
 
-/** {"jsonrpc":"2.0","id":ID,"result":RESULT}; a RawJson result is spliced as its bytes. */
-export function encodeResult(id: JsonRpcId | null | WireId, result: unknown): EncodedMessage {
+/**
+ * {"jsonrpc":"2.0","id":ID,"result":RESULT}, or in 1.0's shape
+ * {"result":RESULT,"error":null,"id":ID} (aiorpcx's JSONRPCv1 member order);
+ * a RawJson result is spliced as its bytes.
+ */
+export function encodeResult(id: JsonRpcId | null | WireId, result: unknown, shape: ReplyShape = '2.0'): EncodedMessage {
+  if (shape === '1.0') {
+    const tail = `,"error":null,"id":${wireId(id)}${CLOSE}`;
+    if (result instanceof RawJson) return message(['{"result":', result.bytes, tail]);
+    return message([`{"result":${result === undefined ? 'null' : JSON.stringify(result)}${tail}`]);
+  }
   const head = `{"jsonrpc":"2.0","id":${wireId(id)},"result":`;
   if (result instanceof RawJson) return message([head, result.bytes, CLOSE]);
   // JSON.stringify never returns undefined here: undefined results are answered as null (resultResponse does the same).
   return message([`${head}${result === undefined ? 'null' : JSON.stringify(result)}${CLOSE}`]);
 }
 
-export function encodeError(id: JsonRpcId | null | WireId, error: RpcErrorObject): EncodedMessage {
+/** {"jsonrpc":"2.0","id":ID,"error":ERROR}, or in 1.0's shape {"result":null,"error":ERROR,"id":ID}. */
+export function encodeError(id: JsonRpcId | null | WireId, error: RpcErrorObject, shape: ReplyShape = '2.0'): EncodedMessage {
+  if (shape === '1.0') return message([`{"result":null,"error":${JSON.stringify(error)},"id":${wireId(id)}${CLOSE}`]);
   return message([`{"jsonrpc":"2.0","id":${wireId(id)},"error":${JSON.stringify(error)}${CLOSE}`]);
 }
 
-export function encodeNotification(method: string, params: readonly unknown[]): EncodedMessage {
+/** A server notification; in 1.0's shape a request with id null, as aiorpcx's JSONRPCv1 writes it. */
+export function encodeNotification(method: string, params: readonly unknown[], shape: ReplyShape = '2.0'): EncodedMessage {
+  if (shape === '1.0') return message([JSON.stringify({ method, params, id: null })]);
   return message([JSON.stringify({ jsonrpc: '2.0', method, params })]);
 }
 

@@ -52,6 +52,24 @@ describe('decodeLine: JSON-RPC 2.0 and the loose 1.0 forms', () => {
     assert.equal(item.kind, 'request');
   });
 
+  it('marks only an explicit "jsonrpc":"1.0" for a 1.0-shaped reply (no "jsonrpc" gets 2.0, as from ElectrumX)', () => {
+    const v1 = single(decodeLine(line('{"jsonrpc":"1.0","id":3,"method":"server.ping","params":[]}')));
+    assert.equal(v1.kind === 'request' && v1.shape, '1.0');
+    const loose = single(decodeLine(line('{"id":3,"method":"server.ping"}')));
+    assert.equal(loose.kind === 'request' && loose.shape, undefined);
+    const v2 = single(decodeLine(line('{"jsonrpc":"2.0","id":3,"method":"server.ping"}')));
+    assert.equal(v2.kind === 'request' && v2.shape, undefined);
+    const bad = single(decodeLine(line('{"jsonrpc":"1.0","id":3,"method":null}')));
+    assert.equal(bad.kind === 'invalid' && bad.shape, '1.0');
+  });
+
+  it('an integer id beyond 2^53 keeps the text the client sent; safe ones stay numbers', () => {
+    const big = single(decodeLine(line('{"id":123456789012345678901,"method":"m"}')));
+    assert.deepEqual(big.kind === 'request' && big.id, { wire: '123456789012345678901' });
+    const safe = single(decodeLine(line('{"id":9007199254740991,"method":"m"}')));
+    assert.equal(safe.kind === 'request' && safe.id, 9007199254740991);
+  });
+
   it('keeps string ids as strings and number ids as numbers, exactly', () => {
     const s = single(decodeLine(line('{"id":"42","method":"m"}')));
     assert.equal(s.kind === 'request' && s.id, '42');

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorResponse, resultResponse, RpcError } from '../../src/protocol/jsonrpc.js';
+import { decodeLine, errorResponse, resultResponse, RpcError, type IncomingItem, type Response } from '../../src/protocol/jsonrpc.js';
 import { RawJson } from '../../src/protocol/raw-json.js';
 import { OutputBuffer, encodeBatch, encodeError, encodeNotification, encodeResult, encodeValue, type EncodedMessage } from '../../src/protocol/reply-encoder.js';
 import { flushAtEndOfTurn } from '../../src/protocol/turn.js';
@@ -65,6 +65,80 @@ describe('reply encoder', () => {
     assert.equal(text(encodeNotification('blockchain.scripthash.subscribe', ['ab', null])), '{"jsonrpc":"2.0","method":"blockchain.scripthash.subscribe","params":["ab",null]}');
     // RawJson nested in a plain value still serializes correctly (the slow path, through toJSON).
     assert.equal(text(encodeValue({ a: new RawJson(Buffer.from('{"x":[1]}')) })), '{"a":{"x":[1]}}');
+  });
+});
+
+describe('reply shape and id splicing (issue 11 pt 9, issue 12)', () => {
+  const results: unknown[] = [null, 0, 'ab', 'é€😀', ['x', { a: [1, { b: null }] }], true];
+  const ids = [0, -7, 1.5, 'a', '', 'quote " and \\ and \u2028 and }{][', null];
+
+  it('a 1.0 reply is {"result","error","id"}, both members present, for every id and result, RawJson or not', () => {
+    for (const id of ids) {
+      for (const result of results) {
+        const expected = JSON.stringify({ result, error: null, id });
+        assert.equal(text(encodeResult(id, result, '1.0')), expected);
+        assert.equal(text(encodeResult(id, RawJson.fromValue(result), '1.0')), expected);
+        assert.equal(encodeResult(id, RawJson.fromValue(result), '1.0').bytes, Buffer.byteLength(expected));
+      }
+      const err = { code: -32601, message: 'unknown method "x"' };
+      assert.equal(text(encodeError(id, err, '1.0')), JSON.stringify({ result: null, error: err, id }));
+    }
+    assert.equal(text(encodeResult(4, undefined, '1.0')), '{"result":null,"error":null,"id":4}');
+  });
+
+  it('a 1.0 notification is a request with id null', () => {
+    assert.equal(text(encodeNotification('blockchain.headers.subscribe', [{ height: 1 }], '1.0')), '{"method":"blockchain.headers.subscribe","params":[{"height":1}],"id":null}');
+  });
+
+  /** What the session writes for one line: decode, answer every request with `result`, encode as session.ts does. */
+  function answer(line: string, result: unknown): string {
+    const msg = decodeLine(Buffer.from(line));
+    assert.notEqual(msg.kind, 'unparsable');
+    const items: readonly IncomingItem[] = msg.kind === 'single' ? [msg.item] : msg.kind === 'batch' ? msg.items : [];
+    const replies: Response[] = items.flatMap((i) => (i.kind === 'request' ? [resultResponse(i.id, result, i.shape)] : []));
+    const encoded = replies.map((r) => ('result' in r ? encodeResult(r.id, r.result, r.shape) : encodeError(r.id, r.error, r.shape)));
+    return msg.kind === 'batch' ? text(encodeBatch(encoded)) : encoded.length === 0 ? '' : text(encoded[0]!);
+  }
+
+  it('ids of every JSON type come back as the client wrote them (big numbers beyond a double included)', () => {
+    const raw = new RawJson(Buffer.from('{"count":1}'));
+    const cases: [string, string][] = [
+      ['1', '1'],
+      ['-0', '0'],
+      ['12345678901234567890', '12345678901234567890'],
+      ['-9007199254740993', '-9007199254740993'],
+      // A fraction is rounded to the double the client's own parser makes of it: equal ids.
+      ['0.1000000000000000055511151231257827', '0.1'],
+      ['1e21', '1e21'],
+      ['1e2', '100'],
+      ['"x"', '"x"'],
+      ['"\\u00e9 \\" \\\\ }"', JSON.stringify('\u00e9 " \\ }')],
+      ['"😀"', '"😀"'],
+      ['null', 'null'],
+    ];
+    for (const [sent, back] of cases) {
+      assert.equal(answer(`{"jsonrpc":"2.0","id":${sent},"method":"server.ping"}`, raw), `{"jsonrpc":"2.0","id":${back},"result":{"count":1}}`, sent);
+      assert.equal(answer(`{"id":${sent},"method":"server.ping"}`, raw), `{"jsonrpc":"2.0","id":${back},"result":{"count":1}}`, `no jsonrpc, ${sent}`);
+      assert.equal(answer(`{"jsonrpc":"1.0","id":${sent},"method":"server.ping","params":[]}`, raw), `{"result":{"count":1},"error":null,"id":${back}}`, `1.0, ${sent}`);
+    }
+  });
+
+  it('in a batch each member keeps its own id and shape; notifications get nothing', () => {
+    const line = '[{"jsonrpc":"2.0","id":18446744073709551617,"method":"a"},{"jsonrpc":"2.0","method":"n"},7,{"jsonrpc":"1.0","id":"b","method":"c"},{"id":2.50,"method":"d"}]';
+    const msg = decodeLine(Buffer.from(line));
+    assert.equal(msg.kind, 'batch');
+    assert.equal(
+      answer(line, 'r'),
+      '[{"jsonrpc":"2.0","id":18446744073709551617,"result":"r"},{"result":"r","error":null,"id":"b"},{"jsonrpc":"2.0","id":2.5,"result":"r"}]',
+    );
+    assert.equal(answer('{"jsonrpc":"2.0","method":"n","params":[]}', 'r'), '');
+  });
+
+  it('an invalid request from a 1.0 client gets its error in 1.0 form', () => {
+    const msg = decodeLine(Buffer.from('{"jsonrpc":"1.0","id":5,"method":7}'));
+    assert.ok(msg.kind === 'single' && msg.item.kind === 'invalid');
+    const r = errorResponse(msg.item.id, msg.item.error, msg.item.shape);
+    assert.equal(text(encodeError(r.id, r.error, r.shape)), '{"result":null,"error":{"code":-32600,"message":"method must be a string"},"id":5}');
   });
 });
 

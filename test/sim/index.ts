@@ -14,6 +14,7 @@
 import net from 'node:net';
 import { statusHash } from '../../src/protocol/status.js';
 import { Chain, type HistoryEntry } from './chain.js';
+import { CostModel, ELECTRUMX_COSTS, type CostLimits, type CostStats } from './cost.js';
 import { Session, type LieKind, type RpcErrorShape, type SimHost } from './server.js';
 
 export interface SimulatorOptions {
@@ -44,6 +45,11 @@ export interface SimulatorOptions {
   flavor?: 'electrumx' | 'electrs';
   /** Extension: the bits of the block at each height (default 0x207fffff), for chains with more work per block. */
   bits?: (height: number) => number;
+  /**
+   * Extension: ElectrumX's session cost model (test/sim/cost.ts): `true` for
+   * ElectrumX's default limits, or limits to change. Off by default.
+   */
+  costs?: true | Partial<CostLimits>;
 }
 
 export interface HistoryItem {
@@ -73,7 +79,9 @@ export class Simulator {
   private boundPort: number;
   readonly genesisHash: string;
   private readonly chain: Chain;
-  private readonly opts: Required<Omit<SimulatorOptions, 'genesisHash' | 'port' | 'features' | 'peers' | 'bits'>>;
+  private readonly opts: Required<Omit<SimulatorOptions, 'genesisHash' | 'port' | 'features' | 'peers' | 'bits' | 'costs'>>;
+  /** Extension: the cost model, when the `costs` option is set. */
+  private readonly costModel: CostModel | null;
   private peerList: unknown[];
   /** Extension: the features argument of every server.add_peer call received. */
   readonly addPeerCalls: unknown[] = [];
@@ -113,6 +121,7 @@ export class Simulator {
     }
     this.chain = new Chain({ seed: this.opts.seed, initialBlocks: this.opts.initialBlocks, ...(opts.bits ? { bits: opts.bits } : {}) });
     this.genesisHash = opts.genesisHash ?? this.chain.blockHash(0);
+    this.costModel = opts.costs ? new CostModel({ ...ELECTRUMX_COSTS, ...(opts.costs === true ? {} : opts.costs) }) : null;
     this.peerList = opts.peers ?? [];
     const self = this;
     this.hostApi = {
@@ -139,6 +148,7 @@ export class Simulator {
         if (n > self.maxInFlight) self.maxInFlight = n;
       },
       afterChange: () => self.notifyAll(),
+      costs: () => self.costModel,
       ...(this.opts.controlMethods ? { control: (method: string, args: unknown[] | Record<string, unknown>) => self.control(method, args) } : {}),
     };
   }
@@ -169,6 +179,28 @@ export class Simulator {
       refusedConnections: this.refusedConnections,
       maxInFlight: this.maxInFlight,
     };
+  }
+
+  /**
+   * Extension: what the cost model saw (null without the `costs` option):
+   * peaks, throttled and timed-out requests, sessions closed for their cost,
+   * and the open sessions' costs now (highest first).
+   */
+  get costStats(): (CostStats & { readonly sessionCosts: number[] }) | null {
+    if (!this.costModel) return null;
+    return { ...this.costModel.stats, sessionCosts: this.costModel.sessionCosts() };
+  }
+
+  /** Extension: every scripthash subscribed on an open connection, with how many connections hold it. */
+  subscriptionHolders(): Map<string, number> {
+    const held = new Map<string, number>();
+    for (const s of this.sessions) for (const sh of s.subs.keys()) held.set(sh, (held.get(sh) ?? 0) + 1);
+    return held;
+  }
+
+  /** Extension: ElectrumX's periodic pass now (decay rates set from the subscriptions held, group refunds). */
+  recalcCosts(): void {
+    this.costModel?.periodic();
   }
 
   /** Extension: restarts stats.maxInFlight from 0. */
@@ -330,6 +362,7 @@ export class Simulator {
     this.server = null;
     for (const s of this.sessions) s.destroy();
     this.sessions.clear();
+    this.costModel?.stop();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 

@@ -19,6 +19,7 @@ import { merkleBranch } from '../../src/protocol/bitcoin/merkle.js';
 import { parseTransaction, serializeTransaction, TxParseError, txid as txidOf } from '../../src/protocol/bitcoin/tx.js';
 import { statusHash } from '../../src/protocol/status.js';
 import { RejectError, REGTEST_BITS, type Chain } from './chain.js';
+import { ERROR_COST, EXCESSIVE_RESOURCE_USAGE, SERVER_BUSY, requestCost, type CostModel, type PricingFacts, type SessionCost } from './cost.js';
 
 export type LieKind = 'header' | 'merkle' | 'tx' | 'deep-header' | 'fork-header';
 
@@ -58,6 +59,8 @@ export interface SimHost {
   addPeer(features: unknown): boolean;
   /** sim.* control methods, or undefined when the sim does not accept them. */
   control?: (method: string, args: unknown[] | Record<string, unknown>) => unknown;
+  /** Extension: ElectrumX's session cost model (the `costs` option), or null. */
+  costs(): CostModel | null;
 }
 
 const MAX_LINE_BYTES = 1_000_000;
@@ -384,6 +387,8 @@ export class Session {
   private unanswered = 0;
   /** Extension: created on the first write with the padding knob on. */
   private padder: PaddedWriter | null = null;
+  /** Extension: this session's cost, when the sim models ElectrumX's costs. */
+  private readonly cost: SessionCost | null;
 
   constructor(
     readonly host: SimHost,
@@ -393,12 +398,14 @@ export class Session {
     this.strict = cmpTuple(protocolTuple(host.protocolMax), [1, 6]) >= 0;
     this.ptuple = protocolTuple(host.protocolMin);
     this.handlers = handlersFor(this.ptuple, host.flavor);
+    this.cost = host.costs()?.open(socket.remoteAddress, () => this.subs.size) ?? null;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.closed = true;
       this.padder?.stop();
+      this.closeCost();
       this.onClose(this);
     });
   }
@@ -406,12 +413,27 @@ export class Session {
   destroy(): void {
     this.closed = true;
     this.padder?.stop();
+    this.closeCost();
     this.socket.destroy();
+  }
+
+  private costClosed = false;
+
+  private closeCost(): void {
+    if (!this.cost || this.costClosed) return;
+    this.costClosed = true;
+    this.host.costs()?.close(this.cost);
+  }
+
+  /** Extension: what this session's cost is now (own), or null without the cost model. */
+  get currentCost(): number | null {
+    return this.cost ? this.cost.cost : null;
   }
 
   private write(obj: unknown): void {
     if (this.closed || this.socket.destroyed || this.socket.writableEnded) return;
     const text = JSON.stringify(obj) + '\n';
+    if (this.cost) this.bump(Buffer.byteLength(text) / this.cost.limits.bandwidthUnitCost);
     if (this.host.knobs.padding) {
       this.padder ??= new PaddedWriter(this.socket);
       this.padder.write(text);
@@ -437,6 +459,7 @@ export class Session {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.cost) this.bump(chunk.length / this.cost.limits.bandwidthUnitCost);
     for (const ev of this.framer.push(chunk)) {
       if (ev.kind !== 'line') continue; // oversize lines are dropped silently, as aiorpcX does
       if (ev.line.length === 0 || this.closed) continue;
@@ -451,6 +474,10 @@ export class Session {
     } catch (e) {
       const message = e instanceof TypeError ? 'messages must be encoded in UTF-8' : 'invalid JSON';
       this.later(() => this.write({ jsonrpc: '2.0', error: { code: -32700, message }, id: null }));
+      return;
+    }
+    if (this.cost) {
+      this.onCostedPayload(payload);
       return;
     }
     if (Array.isArray(payload)) {
@@ -478,6 +505,120 @@ export class Session {
       if (r.reply) this.write(r.reply);
       if (r.disconnect) this.socket.end();
     });
+  }
+
+  // ---------------------------------------------------------------- cost model (extension)
+
+  private bump(delta: number): void {
+    this.cost!.bump(delta);
+    this.host.costs()!.note(this.cost!);
+  }
+
+  /** With the cost model: every request (each item of a batch) throttled as ElectrumX would. */
+  private onCostedPayload(payload: unknown): void {
+    if (Array.isArray(payload)) {
+      if (payload.length === 0) {
+        this.write({ jsonrpc: '2.0', error: { code: -32600, message: 'batch is empty' }, id: null });
+        return;
+      }
+      void Promise.all(payload.map((item) => this.throttled(item))).then((outs) => {
+        const replies = outs.map((o) => o.reply).filter((r): r is Reply => r !== undefined);
+        this.later(() => {
+          if (replies.length) this.write(replies);
+          if (outs.some((o) => o.disconnect)) this.socket.end();
+        });
+      });
+      return;
+    }
+    this.host.noteInFlight?.(++this.unanswered);
+    void this.throttled(payload).then((r) =>
+      this.later(() => {
+        this.unanswered--;
+        if (r.reply) this.write(r.reply);
+        if (r.disconnect) this.socket.end();
+      }),
+    );
+  }
+
+  /**
+   * One request through ElectrumX's gate: a processing slot (fewer as the cost
+   * climbs), the sleep its cost earns, then the work and its price; all within
+   * the request timeout, or "server busy". At zero concurrency: -101 and close.
+   */
+  private async throttled(msg: unknown): Promise<{ reply?: Reply; disconnect?: boolean }> {
+    const cost = this.cost!;
+    const model = this.host.costs()!;
+    const m = typeof msg === 'object' && msg !== null && !Array.isArray(msg) ? (msg as Record<string, unknown>) : null;
+    const method = typeof m?.['method'] === 'string' ? m['method'] : '';
+    const id = m?.['id'];
+    const hasId = id !== undefined && id !== null;
+    const fail = (code: number, message: string): Reply | undefined => (hasId ? { jsonrpc: '2.0', error: { code, message }, id } : undefined);
+    if (method.startsWith('sim.')) return this.handleOne(msg);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), cost.limits.requestTimeoutMs);
+    });
+    const busy = (): { reply?: Reply } => {
+      model.stats.timedOutRequests++;
+      model.stats.errorReplies++;
+      this.bump(ERROR_COST);
+      return { reply: fail(SERVER_BUSY, 'server busy - request timed out') };
+    };
+    const admission = cost.admit();
+    const admitted = await Promise.race([admission.admitted, timeout]);
+    if (admitted === 'timeout') {
+      // Handed a slot in the same instant: give it back once it arrives.
+      if (!admission.cancel()) void admission.admitted.then(() => cost.release());
+      return busy();
+    }
+    try {
+      if (admitted.excessive) {
+        model.stats.costDisconnects++;
+        model.stats.errorReplies++;
+        this.bump(ERROR_COST);
+        return { reply: fail(EXCESSIVE_RESOURCE_USAGE, 'excessive resource usage'), disconnect: true };
+      }
+      const sleepMs = cost.sleepMs();
+      if (sleepMs > 0) {
+        model.stats.throttledRequests++;
+        const slept = await Promise.race([new Promise<'slept'>((r) => setTimeout(() => r('slept'), sleepMs)), timeout]);
+        if (slept === 'timeout' || this.closed) return slept === 'timeout' ? busy() : {};
+      }
+      const out = this.handleOne(msg);
+      if (out.reply && 'error' in out.reply) {
+        model.stats.errorReplies++;
+        this.bump(ERROR_COST);
+      } else if (method) {
+        const params = m?.['params'];
+        const args = Array.isArray(params) ? params : params && typeof params === 'object' ? Object.values(params) : [];
+        this.bump(requestCost(method, args, this.pricingFacts(method, args)));
+      }
+      return out;
+    } finally {
+      clearTimeout(timer);
+      cost.release();
+    }
+  }
+
+  /** What a method's price depends on, read from the chain. */
+  private pricingFacts(method: string, args: readonly unknown[]): PricingFacts {
+    const chain = this.host.chain;
+    if (method.startsWith('blockchain.scripthash.') && typeof args[0] === 'string') {
+      const sh = args[0].toLowerCase();
+      const history = chain.history(sh);
+      const mempool = history.filter((h) => h.height <= 0).length;
+      const facts: PricingFacts = { historyLength: history.length - mempool, mempoolLength: mempool, historyCached: this.host.costs()!.historyCached(sh) };
+      return method.endsWith('get_balance') || method.endsWith('listunspent') ? { ...facts, utxos: chain.listUnspent(sh).length } : facts;
+    }
+    if (method === 'blockchain.transaction.get_merkle' || method === 'blockchain.transaction.id_from_pos') {
+      const height = Number(method.endsWith('get_merkle') ? args[1] : args[0]);
+      try {
+        return { blockTxs: chain.txids(height).length };
+      } catch {
+        return {};
+      }
+    }
+    return {};
   }
 
   private handleOne(msg: unknown): { reply?: Reply; disconnect?: boolean } {
@@ -772,6 +913,8 @@ export class Session {
       const status = statusOf(sh);
       if (status !== last) {
         this.subs.set(sh, status);
+        // ElectrumX computes the status of a touched address at a subscription's price.
+        if (this.cost) this.bump(requestCost('blockchain.scripthash.subscribe', [sh], this.pricingFacts('blockchain.scripthash.subscribe', [sh])));
         this.notify('blockchain.scripthash.subscribe', [sh, status]);
       }
     }

@@ -196,6 +196,50 @@ function idleTable(runs: readonly EntryRun[]): string {
   return `${head}\n${rows.join('\n')}`;
 }
 
+function mixedRealTable(runs: readonly EntryRun[]): string {
+  const head =
+    '| target | wallets | active | start-up s | start-up requests | start-up p50 ms | start-up p99 ms | unique scripthashes | upstream subscriptions | active req/s | p50 ms | p99 ms | max ms | errors | target CPU % | peak RSS MB | other CPU % |\n' +
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+  const targets = [...new Set(runs.filter((r) => r.measured).map((r) => r.target))];
+  const rows: string[] = [];
+  for (const t of targets) {
+    const r = find(runs, 'mixed-real', t);
+    if (!r?.measured) continue;
+    const m = r.measured;
+    const active = Math.ceil(r.sessionsOpened / 10);
+    // The echo floor answers filler and opens nothing upstream.
+    const subs = r.subscriptions && t !== 'echo' ? fmt(r.subscriptions.upstream) : '';
+    rows.push(
+      `| ${TARGET_LABELS[t] ?? t} | ${fmt(r.sessionsOpened)} | ${fmt(active)} | ${fmt(r.setup.ms / 1000, 1)} | ${fmt(r.setup.requests)} | ${fmt(r.setup.latency.p50Ms, 3)} | ${fmt(r.setup.latency.p99Ms, 3)} | ${r.subscriptions ? fmt(r.subscriptions.unique) : ''} | ${subs} | ${fmt(m.requestsPerSec)} | ${fmt(m.latency.p50Ms, 3)} | ${fmt(m.latency.p99Ms, 3)} | ${fmt(m.latency.maxMs, 1)} | ${fmt(r.setup.errors + r.setup.failures + m.errors + m.failures)} | ${fmt(r.usage.cpuPercent)} | ${mb(r.usage.peakRssKb)} | ${fmt(r.otherCpuPercent)} |`,
+    );
+  }
+  return `${head}\n${rows.join('\n')}`;
+}
+
+/**
+ * How a cluster shared the work: per plan entry, the established sessions each worker held
+ * after set-up and each process's CPU over the measured window (the primary first).
+ */
+function clusterTable(runs: readonly EntryRun[], entries: readonly string[]): string {
+  const head = '| scenario | target | sessions per worker | CPU % per worker | primary CPU % |\n|---|---|---|---|--:|';
+  const rows: string[] = [];
+  for (const entry of entries) {
+    const targets = [...new Set(runs.filter((r) => r.entry === entry && r.target.startsWith('gateway')).map((r) => r.target))];
+    for (const t of targets) {
+      const r = find(runs, entry, t);
+      const per = r?.sessionsPerProcess;
+      if (!r || !per || per.length < 2) continue;
+      const wallMs = r.measured?.ms ?? Math.max(1, r.window.endMs - r.window.startMs);
+      const cpu = (pid: number): string => fmt(pct(r.usage.cpuMsByPid?.[String(pid)] ?? 0, wallMs));
+      const workers = per.slice(1);
+      rows.push(
+        `| ${entry} | ${TARGET_LABELS[t] ?? t} | ${workers.map((w) => fmt(w.sessions)).join(' / ')} | ${workers.map((w) => cpu(w.pid)).join(' / ')} | ${cpu(per[0]!.pid)} |`,
+      );
+    }
+  }
+  return rows.length > 0 ? `${head}\n${rows.join('\n')}` : '';
+}
+
 function targetsTable(targets: readonly TargetCheck[]): string {
   const head = '| target | measured (gateway, 1 worker) | met? |\n|---|---|---|';
   const rows = targets.map((t) => `| ${t.goal} | ${t.measured} | ${t.met === null ? 'not run' : t.met ? '**met**' : '**not met**'} |`);
@@ -234,7 +278,9 @@ export function renderResults(results: BenchResults, entriesInOrder: readonly st
   const runs = results.runs as EntryRun[];
   const m = results.machine;
   const throughputEntries = entriesInOrder.filter((e) => runs.some((r) => r.entry === e && r.measured));
-  const lines = [
+  // Entries the plan runs once per target even in full mode (mixed-real).
+  const singleRun = throughputEntries.filter((e) => runs.every((r) => r.entry !== e || r.superseded || r.repetition === undefined));
+  const lines: string[] = [
     BEGIN,
     '',
     `Measured ${results.date} (${results.mode} mode, ${fmt(results.durationMs / 1000)} s) with:`,
@@ -257,7 +303,10 @@ export function renderResults(results: BenchResults, entriesInOrder: readonly st
       'CPU % is CPU time over wall time (100 = one core busy); upstream CPU % is the simulator behind a proxy; ' +
       'generator CPU % is the load generator; other CPU % is whatever else the machine ran meanwhile (noise). ' +
       'Ratios are the gateway\'s req/s over each baseline\'s in the same scenario.' +
-      (results.repeats > 1 ? ` Each row is the median (by req/s) of ${results.repeats} runs, the targets taking turns; every run is in the results file.` : '') +
+      (results.repeats > 1
+        ? ` Each row is the median (by req/s) of ${results.repeats} runs, the targets taking turns; every run is in the results file` +
+          (singleRun.length > 0 ? ` (${singleRun.join(', ')}: one run per target).` : '.')
+        : '') +
       (runs.some((r) => r.superseded)
         ? ` ${runs.filter((r) => r.superseded).length} runs during which other work used more than half a core were run again and the quieter run kept (both are in the results file).`
         : ''),
@@ -270,11 +319,33 @@ export function renderResults(results: BenchResults, entriesInOrder: readonly st
     '',
     stormTable(runs.filter((r) => r.entry === 'subscribe-storm')),
     '',
-    '### idle',
-    '',
-    idleTable(runs.filter((r) => r.entry === 'idle')),
-    '',
   ];
+  const mixed = runs.filter((r) => r.entry === 'mixed-real' && !r.superseded);
+  if (mixed.length > 0) {
+    lines.push(
+      '### mixed-real',
+      '',
+      'Every session is a wallet: its start-up (the wallet-sync requests, every wallet at once) is the set-up phase; then one wallet in ten keeps a request in flight ' +
+        '(get_history 50 %, transaction.get 40 %, broadcast of a transaction already in the mempool 10 %) while the others sit on their subscriptions. ' +
+        'Upstream subscriptions: those the target opened on the simulator for the wallets\' unique scripthashes.',
+      '',
+      mixedRealTable(mixed),
+      '',
+    );
+  }
+  lines.push('### idle', '', idleTable(runs.filter((r) => r.entry === 'idle')), '');
+  const cluster = clusterTable(runs, entriesInOrder);
+  if (cluster) {
+    lines.push(
+      '### Cluster workers',
+      '',
+      'For the gateway with 2 workers: the established sessions each worker held after set-up (from /proc: its sockets on the listening port) ' +
+        'and each process\'s CPU over the measured window (the whole run for idle and storm).',
+      '',
+      cluster,
+      '',
+    );
+  }
   if (results.skipped.length > 0) {
     lines.push('Not run: ' + results.skipped.map((s) => `${s.entry} × ${TARGET_LABELS[s.target] ?? s.target} (${s.reason})`).join('; ') + '.', '');
   }

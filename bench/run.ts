@@ -8,7 +8,7 @@
  * Options (after `--`):
  *   --quick                 quick mode
  *   --scenarios a,b         only these plan entries (headers-hot, wallet-sync, passthrough,
- *                           passthrough-1, chunk-download, subscribe-storm, idle)
+ *                           passthrough-1, chunk-download, mixed-real, subscribe-storm, idle)
  *   --targets a,b           only these targets (sim, echo, haproxy, gateway-w1, gateway-w2,
  *                           gateway-w1-limits)
  *   --generators N          load-generator processes (default 2)
@@ -100,7 +100,9 @@ function skipReason(entry: PlanEntry, spec: TargetSpec, keys: GatewayKeys): stri
 function oneLine(r: RunResult): string {
   if (r.measured) {
     const m = r.measured;
-    return `${fmtInt(m.requestsPerSec)} req/s, p50 ${m.latency.p50Ms} ms, p99 ${m.latency.p99Ms} ms, errors ${m.errors + m.failures}, target CPU ${r.usage.cpuPercent} %, peak RSS ${Math.round(r.usage.peakRssKb / 1024)} MB, other CPU ${r.otherCpuPercent} %`;
+    const subs = r.subscriptions ? `, ${fmtInt(r.subscriptions.upstream)} upstream subscriptions for ${fmtInt(r.subscriptions.unique)} unique` : '';
+    const per = r.sessionsPerProcess && r.sessionsPerProcess.length > 1 ? `, sessions per process ${r.sessionsPerProcess.map((p) => p.sessions).join('/')}` : '';
+    return `${fmtInt(m.requestsPerSec)} req/s, p50 ${m.latency.p50Ms} ms, p99 ${m.latency.p99Ms} ms, errors ${m.errors + m.failures}, target CPU ${r.usage.cpuPercent} %, peak RSS ${Math.round(r.usage.peakRssKb / 1024)} MB, other CPU ${r.otherCpuPercent} %${subs}${per}`;
   }
   if (r.idle) return `${r.sessionsOpened} sessions, RSS ${Math.round(r.idle.rssBeforeKb / 1024)} -> ${Math.round(r.idle.rssAfterKb / 1024)} MB (${r.idle.perSessionKb} kB/session)`;
   if (r.storm) {
@@ -152,7 +154,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       log(`${entry.id}: preparing`);
       const data = await scenario.prepare(prepare);
       let sizes: Record<string, number> = {};
-      const repeats = scenario.kind === 'throughput' ? plan.repeats : 1;
+      const repeats = scenario.kind === 'throughput' ? (entry.repeats ?? plan.repeats) : 1;
       for (let repetition = 0; repetition < repeats; repetition++) {
         for (const targetId of entry.targets) {
           if (opts.targets && !opts.targets.includes(targetId)) continue;

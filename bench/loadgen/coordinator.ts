@@ -12,7 +12,7 @@ import { WORKER_MAIN } from '../paths.js';
 import type { PhaseStatsData } from './client.js';
 import { Histogram } from './histogram.js';
 import type { CoordinatorMessage, DeliveryReport, WorkerMessage } from './messages.js';
-import { machineCpu, ProcessMonitor, type ProcessUsage } from './procstat.js';
+import { machineCpu, ProcessMonitor, processTree, sessionsByProcess, type ProcessUsage } from './procstat.js';
 
 export interface LatencySummary {
   readonly count: number;
@@ -78,6 +78,13 @@ export interface RunResult {
     readonly notifications: number;
     readonly changedScripthashes: number;
   } | null;
+  /**
+   * Throughput scenarios whose sessions subscribe (mixed-real): unique scripthashes the
+   * sessions subscribed to, and subscriptions the target opened on the simulator (after setup).
+   */
+  readonly subscriptions?: { readonly unique: number; readonly upstream: number } | null;
+  /** Established connections on the target's port per process of its tree, after setup (a cluster's workers). */
+  readonly sessionsPerProcess?: readonly { readonly pid: number; readonly sessions: number }[];
   readonly aborted: boolean;
 }
 
@@ -174,6 +181,28 @@ function mergePhases(parts: PhaseStatsData[]): PhaseSummary {
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
+/** Sessions of each generator (they hold consecutive indexes) that run operations in the measured phase. */
+function activeCounts(scenario: Scenario<unknown>, data: unknown, counts: readonly number[]): number[] {
+  let first = 0;
+  return counts.map((count) => {
+    let n = 0;
+    for (let i = first; i < first + count; i++) if (!scenario.activeInRun || scenario.activeInRun(data, i)) n++;
+    first += count;
+    return n;
+  });
+}
+
+function uniqueSubscriptions(scenario: Scenario<unknown>, data: unknown, sessions: number): { unique: number; perSession: number } {
+  const unique = new Set<string>();
+  let perSession = 0;
+  for (let i = 0; i < sessions; i++) {
+    const subs = scenario.subscriptionsOf?.(data, i) ?? [];
+    perSession = subs.length;
+    for (const sh of subs) unique.add(sh);
+  }
+  return { unique: unique.size, perSession };
+}
+
 export async function runLoad(opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? (() => undefined);
   const { scenario, size } = opts;
@@ -202,7 +231,7 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
     const whole = scenario.kind !== 'throughput' ? monitor : null;
     if (whole) startMonitors();
     const rssBefore = whole ? whole.rssNowKb() : 0;
-    const subsBefore = scenario.kind === 'storm' && opts.upstreamSubscriptions ? await opts.upstreamSubscriptions() : 0;
+    const subsBefore = (scenario.kind === 'storm' || scenario.subscriptionsOf) && opts.upstreamSubscriptions ? await opts.upstreamSubscriptions() : 0;
 
     // ---- open the sessions
     const setupStarted = nowMs();
@@ -229,6 +258,12 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
     const sessionFailures = [...new Set(ready.flatMap((r) => r.failures))].slice(0, 5);
     const setup = { ...mergePhases(ready.map((r) => r.setup)), ms: Math.round(setupMs) };
     log(`  ${opened}/${sessions} sessions open in ${setup.ms} ms${sessionFailures.length ? ` (failures: ${sessionFailures.join('; ')})` : ''}`);
+    // Where the sessions landed: with a cluster, how evenly the workers share them.
+    const sessionsPerProcess = sessionsByProcess(processTree(opts.target.pid), opts.target.port);
+    let subscriptions: RunResult['subscriptions'] = null;
+    if (scenario.kind === 'throughput' && scenario.subscriptionsOf && opts.upstreamSubscriptions) {
+      subscriptions = { unique: uniqueSubscriptions(scenario, opts.data, sessions).unique, upstream: (await opts.upstreamSubscriptions()) - subsBefore };
+    }
 
     let measured: RunResult['measured'] = null;
     let usage: ProcessUsage;
@@ -241,9 +276,14 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
     if (scenario.kind === 'throughput') {
       const warmupMs = size.warmupMs ?? 0;
       const hardLimitMs = size.ops !== undefined ? 300_000 : warmupMs + (size.durationMs ?? 0) + 60_000;
-      // An operation budget is split like the sessions, so the total is exactly size.ops.
-      const shares = counts.map((c) => (size.ops === undefined ? undefined : Math.floor((size.ops * c) / sessions)));
-      if (size.ops !== undefined) shares[0] = shares[0]! + size.ops - shares.reduce((a: number, b) => a + (b ?? 0), 0);
+      // An operation budget is split like the sessions that run operations, so the total is exactly size.ops.
+      const active = activeCounts(scenario, opts.data, counts);
+      const activeTotal = Math.max(1, active.reduce((a, b) => a + b, 0));
+      const shares = active.map((c) => (size.ops === undefined ? undefined : Math.floor((size.ops * c) / activeTotal)));
+      if (size.ops !== undefined) {
+        const most = active.indexOf(Math.max(...active));
+        shares[most] = shares[most]! + size.ops - shares.reduce((a: number, b) => a + (b ?? 0), 0);
+      }
       handles.forEach((h, i) => {
         const ops = shares[i];
         h.send({ type: 'run', durationMs: size.durationMs, ...(ops !== undefined ? { ops } : {}), warmupMs, hardLimitMs });
@@ -252,7 +292,9 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
       const done = await Promise.all(handles.map((h) => h.next('done')));
       clearTimeout(monitorTimer);
       usage = monitor.stop();
-      const ms = Math.max(1, done.reduce((s, d) => s + d.measuredMs, 0) / done.length);
+      // A generator whose sessions all sit idle (mixed-real) measured nothing: it does not count.
+      const measuring = done.filter((d) => d.measuredMs > 0);
+      const ms = Math.max(1, measuring.reduce((s, d) => s + d.measuredMs, 0) / Math.max(1, measuring.length));
       const phase = mergePhases(done.map((d) => d.stats));
       aborted = done.some((d) => d.aborted);
       usageMs = ms;
@@ -275,13 +317,7 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
       await new Promise((r) => setTimeout(r, size.holdMs ?? 500));
       const rssSubscribed = monitor.rssNowKb();
       const subsAfter = opts.upstreamSubscriptions ? await opts.upstreamSubscriptions() : null;
-      const unique = new Set<string>();
-      let perSession = 0;
-      for (let i = 0; i < sessions; i++) {
-        const subs = scenario.subscriptionsOf?.(opts.data, i) ?? [];
-        perSession = subs.length;
-        for (const sh of subs) unique.add(sh);
-      }
+      const { unique, perSession } = uniqueSubscriptions(scenario, opts.data, sessions);
       const event = await scenario.trigger(opts.prepare, opts.data);
       log(`  event: ${Object.keys(event.finalStatus).length} scripthashes changed, tip ${event.height}`);
       for (const h of handles) h.send({ type: 'event', event, timeoutMs: opts.stormTimeoutMs ?? 60_000 });
@@ -291,7 +327,7 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
       const h = new Histogram();
       for (const r of reports) for (const c of r.completionMs) h.record(c * 1000);
       storm = {
-        uniqueScripthashes: unique.size,
+        uniqueScripthashes: unique,
         subscriptionsPerSession: perSession,
         upstreamSubscriptions: subsAfter === null ? null : subsAfter - subsBefore,
         rssBeforeKb: rssBefore,
@@ -329,6 +365,8 @@ export async function runLoad(opts: RunOptions): Promise<RunResult> {
       otherCpuPercent: Math.round((otherMs / windowMs) * 100),
       idle,
       storm,
+      subscriptions,
+      sessionsPerProcess,
       aborted,
     };
   } finally {

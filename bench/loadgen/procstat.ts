@@ -11,7 +11,7 @@
  * every figure is summed over the process and its descendants.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 
 let clockTicks: number | null = null;
 /** USER_HZ: clock ticks per second (getconf CLK_TCK; 100 on every mainstream Linux). */
@@ -121,6 +121,8 @@ export interface ProcessUsage {
   readonly endRssKb: number;
   /** Whether the kernel let us reset the peak at the start (otherwise the peak is the sampled maximum). */
   readonly peakReset: boolean;
+  /** CPU time of each process (a cluster's primary and workers), by pid. */
+  readonly cpuMsByPid: Readonly<Record<string, number>>;
 }
 
 /**
@@ -184,10 +186,12 @@ export class ProcessMonitor {
     this.sample();
     let user = 0;
     let system = 0;
+    const byPid: Record<string, number> = {};
     for (const [pid, last] of this.lastCpu) {
       const first = this.startCpu.get(pid) ?? { user: 0, system: 0 };
       user += last.user - first.user;
       system += last.system - first.system;
+      byPid[String(pid)] = Math.round(last.user - first.user + last.system - first.system);
     }
     let peak = 0;
     for (const v of this.peakByPid.values()) peak += v;
@@ -200,6 +204,7 @@ export class ProcessMonitor {
       startRssKb: this.startRss,
       endRssKb: this.rssNowKb(),
       peakReset: this.peakReset,
+      cpuMsByPid: byPid,
     };
   }
 }
@@ -227,4 +232,52 @@ export function machineCpu(): { busyMs: number; totalMs: number } {
   } catch {
     return { busyMs: 0, totalMs: 0 };
   }
+}
+
+/** Socket inodes of the established TCP connections whose local port is `port` (/proc/net/tcp and tcp6). */
+function establishedInodes(port: number): Set<string> {
+  const out = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== '01') continue;
+      if (f[1]!.slice(f[1]!.lastIndexOf(':') + 1) === hexPort) out.add(f[9]!);
+    }
+  }
+  return out;
+}
+
+/**
+ * How many established connections on `port` each process holds (Linux /proc:
+ * a process's fds that are those sockets). For a cluster, the sessions each
+ * worker serves; a socket held by two processes counts for both.
+ */
+export function sessionsByProcess(pids: readonly number[], port: number): { pid: number; sessions: number }[] {
+  const inodes = establishedInodes(port);
+  return pids.map((pid) => {
+    let sessions = 0;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      return { pid, sessions: 0 };
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) sessions++;
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+    return { pid, sessions };
+  });
 }

@@ -179,7 +179,9 @@ class Worker {
         }
       }
     };
-    await Promise.all(this.slots.filter((s) => s.conn !== null || this.scenario.reconnectPerOp).map(loop));
+    const active = this.scenario.activeInRun;
+    const runs = (s: Slot): boolean => (s.conn !== null || this.scenario.reconnectPerOp === true) && (active === undefined || active.call(this.scenario, this.data, s.index));
+    await Promise.all(this.slots.filter(runs).map(loop));
     clearTimeout(warmTimer);
     clearTimeout(hard);
     const cpu = process.cpuUsage(cpuAtStart);

@@ -3,6 +3,7 @@
 import { chunkDownload } from './chunk-download.js';
 import { headersHot } from './headers-hot.js';
 import { idle } from './idle.js';
+import { mixedReal } from './mixed-real.js';
 import { passthrough } from './passthrough.js';
 import { subscribeStorm } from './subscribe-storm.js';
 import type { Scenario } from './types.js';
@@ -15,6 +16,7 @@ export const SCENARIOS: readonly Scenario<never>[] = [
   subscribeStorm,
   idle,
   chunkDownload,
+  mixedReal,
 ] as unknown as Scenario<never>[];
 
 export function getScenario(name: string): Scenario<unknown> {

@@ -79,8 +79,17 @@ export interface Scenario<D = unknown> {
   op?(conn: BenchConnection | null, ctx: SessionContext<D>): Promise<void>;
   /** Storm scenarios: what the coordinator does to the simulator; returns the event for the workers. */
   trigger?(ctx: PrepareContext, data: D): Promise<Omit<StormEvent, 'startedAtMs'> & { startedAtMs: number }>;
-  /** Storm scenarios: the scripthashes session `index` subscribes to (the worker checks its notifications against them). */
+  /**
+   * The scripthashes session `index` subscribes to. Storm scenarios: the worker checks its
+   * notifications against them; storm and throughput scenarios: the coordinator counts the
+   * unique ones against the subscriptions the target opened on the simulator.
+   */
   subscriptionsOf?(data: D, index: number): readonly string[];
+  /**
+   * Throughput scenarios: whether session `index` runs `op` in the measured phase (default:
+   * every session). The others keep their connection (and subscriptions) open and say nothing.
+   */
+  activeInRun?(data: D, index: number): boolean;
 }
 
 /** A small deterministic PRNG (mulberry32), so every target sees the same request sequence. */

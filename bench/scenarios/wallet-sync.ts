@@ -12,6 +12,7 @@
  * floor included, whose answers are filler of the right size).
  */
 import { benchAddresses, fundedAddresses, tipHeight, type FundedAddress } from './fixtures.js';
+import type { BenchConnection } from '../loadgen/client.js';
 import type { Scenario } from './types.js';
 
 export interface WalletSyncData {
@@ -42,19 +43,30 @@ export const walletSync: Scenario<WalletSyncData> = {
     const unused = Array.from({ length: addressesPerWallet - used }, (_, i) => fresh[(b + i) % fresh.length]!);
     const conn = await ctx.connect();
     try {
-      await conn.call('blockchain.headers.subscribe');
-      await conn.call('blockchain.block.headers', [Math.floor(tip / 2016) * 2016, 2016]);
-      await Promise.all([...mine.map((f) => f.scripthash), ...unused].map((sh) => conn.call('blockchain.scripthash.subscribe', [sh])));
-      await Promise.all(mine.map((f) => conn.call('blockchain.scripthash.get_history', [f.scripthash])));
-      const items = mine.flatMap((f) => f.history);
-      await Promise.all(
-        items.flatMap((h) => [
-          conn.call('blockchain.transaction.get', [h.tx_hash]),
-          ...(h.height > 0 ? [conn.call('blockchain.transaction.get_merkle', [h.tx_hash, h.height])] : []),
-        ]),
-      );
+      await walletStartup(conn, tip, mine, unused);
     } finally {
       conn.close();
     }
   },
 };
+
+/**
+ * One Electrum start-up on a connection that has negotiated server.version:
+ * the tip, its header chunk, a subscription per address, the histories of the
+ * used addresses, and every history item's transaction and (when confirmed)
+ * merkle proof. The subscriptions stay open for as long as `conn` does
+ * (mixed-real keeps them).
+ */
+export async function walletStartup(conn: BenchConnection, tip: number, mine: readonly FundedAddress[], unused: readonly string[]): Promise<void> {
+  await conn.call('blockchain.headers.subscribe');
+  await conn.call('blockchain.block.headers', [Math.floor(tip / 2016) * 2016, 2016]);
+  await Promise.all([...mine.map((f) => f.scripthash), ...unused].map((sh) => conn.call('blockchain.scripthash.subscribe', [sh])));
+  await Promise.all(mine.map((f) => conn.call('blockchain.scripthash.get_history', [f.scripthash])));
+  const items = mine.flatMap((f) => f.history);
+  await Promise.all(
+    items.flatMap((h) => [
+      conn.call('blockchain.transaction.get', [h.tx_hash]),
+      ...(h.height > 0 ? [conn.call('blockchain.transaction.get_merkle', [h.tx_hash, h.height])] : []),
+    ]),
+  );
+}

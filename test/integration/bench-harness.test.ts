@@ -98,6 +98,12 @@ describe('bench harness', { skip: built ? false : 'build first (npx tsc -p tscon
     const { result, exit } = await tiny('gateway-w2', 'headers-hot', 2, { ops: 50 });
     assertThroughput(result, 50);
     assert.ok(result.usage.pids.length >= 3, `pids ${result.usage.pids.join(',')}`);
+    // The sessions are counted where they are served: in the workers, none in the primary.
+    const per = result.sessionsPerProcess ?? [];
+    assert.equal(per.length, 3, JSON.stringify(per));
+    assert.equal(per[0]!.sessions, 0);
+    assert.equal(per[1]!.sessions + per[2]!.sessions, 2, JSON.stringify(per));
+    assert.equal(Object.keys(result.usage.cpuMsByPid).length, 3);
     assert.equal(exit.code, 0);
   });
 
@@ -117,6 +123,25 @@ describe('bench harness', { skip: built ? false : 'build first (npx tsc -p tscon
     assert.equal(s.sessionsComplete, 20);
     assert.ok(s.changedScripthashes > 0 && s.notifications >= 20);
     assert.ok(s.deliveryMs.maxMs >= s.deliveryMs.p50Ms && s.deliveryMs.p50Ms >= 0);
+  });
+
+  it('mixed-real through the gateway (1 worker): every wallet starts up and stays subscribed, one in ten runs the mix', async () => {
+    const { result, exit } = await tiny('gateway-w1', 'mixed-real', 20, { ops: 40 });
+    assert.equal(result.sessionsOpened, 20, result.sessionFailures.join('; '));
+    // Start-up: server.version, headers, the tip's chunk, 30 subscriptions, 5 histories, their txs and proofs.
+    assert.equal(result.setup.errors + result.setup.failures, 0, result.setup.errorSamples.join('; '));
+    assert.ok(result.setup.requests >= 20 * (3 + 30 + 5 + 2 * 5), `start-up requests ${result.setup.requests}`);
+    const m = result.measured;
+    assert.ok(m);
+    assert.equal(m.requests, 40);
+    // Broadcasts of transactions already in the mempool are answered (with the txid), not refused.
+    assert.equal(m.errors + m.failures, 0, m.errorSamples.join('; '));
+    assert.deepEqual(Object.keys(m.replyBytes).sort(), ['blockchain.scripthash.get_history', 'blockchain.transaction.broadcast', 'blockchain.transaction.get']);
+    assert.ok(m.latency.p99Ms >= m.latency.p50Ms && m.latency.p50Ms > 0);
+    // Wallets share no address: the gateway opens one upstream subscription per address.
+    assert.deepEqual(result.subscriptions, { unique: 20 * 30, upstream: 20 * 30 });
+    assert.equal(result.sessionsPerProcess?.[0]?.sessions, 20);
+    assert.equal(exit.code, 0);
   });
 
   it('idle: memory before and after the sessions', async () => {
@@ -149,12 +174,16 @@ describe('bench harness', { skip: built ? false : 'build first (npx tsc -p tscon
       notes: [],
       durationMs: 1,
     };
-    const block = renderResults(results, ['headers-hot', 'subscribe-storm', 'idle']);
+    const block = renderResults(results, ['headers-hot', 'mixed-real', 'subscribe-storm', 'idle']);
     assert.ok(block.startsWith(BEGIN) && block.endsWith(END));
     assert.match(block, /npm run bench -- --quick/);
     assert.match(block, /\| headers-hot \| gateway, 1 worker \| 2 \|/);
     assert.match(block, /\| headers-hot \| gateway, 2 workers \| 2 \|/);
     assert.match(block, new RegExp(`${os.cpus().length} cores`));
+    assert.match(block, /### mixed-real/);
+    assert.match(block, /\| gateway, 1 worker \| 20 \| 2 \| [\d.,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| 600 \| 600 \|/);
+    assert.match(block, /### Cluster workers/);
+    assert.match(block, /\| headers-hot \| gateway, 2 workers \| \d+ \/ \d+ \|/);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-docs-'));
     try {
       const file = path.join(dir, 'benchmarks.md');

@@ -140,8 +140,10 @@ export class AnswerCache implements Forwarder {
   private async canonical(plan: CachePlan, method: string, args: readonly unknown[], deadline: number, raw: boolean): Promise<unknown> {
     switch (plan.kind) {
       case 'never':
-        // A shared (coalesced) answer is never raw: a caller that reads it may share it.
-        return coalescable(method) ? this.fetch(method, args, deadline, this.nearTipVerifier(method, args)) : this.router.forward(method, args, CANONICAL, deadline, undefined, raw);
+        // Raw and parsed callers never share one call: a caller that reads the answer must not get bytes.
+        return coalescable(method)
+          ? this.fetch(method, args, deadline, this.nearTipVerifier(method, args), undefined, '', raw)
+          : this.router.forward(method, args, CANONICAL, deadline, undefined, raw);
       case 'per-tip':
         return this.perTipAnswer(method, args, plan.key, deadline);
       case 'headers': {
@@ -189,16 +191,18 @@ export class AnswerCache implements Forwarder {
    * One upstream call per identical request in flight. `store` runs once, when
    * that call answers, not once per request sharing it; `scope` keeps apart
    * requests that must not share an answer (the block hash a proof is checked against).
+   * `raw`: the answer may come back as RawJson (only when nothing verifies or stores it).
    */
-  private fetch(method: string, args: readonly unknown[], deadline: number, verify?: Verifier, store?: (answer: unknown) => void, scope = ''): Promise<unknown> {
-    const key = `${method}${JSON.stringify(args)}${scope}`;
+  private fetch(method: string, args: readonly unknown[], deadline: number, verify?: Verifier, store?: (answer: unknown) => void, scope = '', raw = false): Promise<unknown> {
+    const asRaw = raw && verify === undefined && store === undefined;
+    const key = `${method}${JSON.stringify(args)}${scope}${asRaw ? '#raw' : ''}`;
     const pending = this.inflight.get(key);
     if (pending) {
       this.observer?.coalesced(method);
       return pending;
     }
     const p = this.router
-      .forward(method, args, CANONICAL, deadline, verify)
+      .forward(method, args, CANONICAL, deadline, verify, asRaw)
       .then((answer) => {
         store?.(answer);
         return answer;

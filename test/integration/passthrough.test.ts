@@ -7,9 +7,11 @@
  * graceful close lets a slow request finish.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { networkByName } from '../../src/config/networks.js';
 import { addressToScripthash } from '../../src/protocol/address.js';
+import { GATEWAY_VERSIONS, methodsAt } from '../../src/protocol/methods.js';
 import { parseHeader } from '../../src/protocol/bitcoin/header.js';
 import { verifyMerkleBranch } from '../../src/protocol/bitcoin/merkle.js';
 import { txid as txidOf } from '../../src/protocol/bitcoin/tx.js';
@@ -383,3 +385,145 @@ describe('graceful close', () => {
     }
   });
 });
+
+/** A socket that hands back each reply line as the bytes it came in (the RpcClient parses them). */
+class LineClient {
+  private buffer = Buffer.alloc(0);
+  private readonly lines: string[] = [];
+  private waiter: (() => void) | null = null;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      for (let nl = this.buffer.indexOf(0x0a); nl !== -1; nl = this.buffer.indexOf(0x0a)) {
+        this.lines.push(this.buffer.toString('utf8', 0, nl));
+        this.buffer = this.buffer.subarray(nl + 1);
+      }
+      this.waiter?.();
+    });
+  }
+
+  static connect(port: number): Promise<LineClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => resolve(new LineClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Sends one line and returns the next reply line, as bytes (UTF-8 text). */
+  async ask(line: string): Promise<string> {
+    this.socket.write(`${line}\n`);
+    const deadline = Date.now() + 10_000;
+    while (this.lines.length === 0) {
+      if (Date.now() > deadline) throw new Error(`no reply to ${line.slice(0, 100)}`);
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+    return this.lines.shift()!;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** The bytes the old path wrote for a reply: JSON.stringify of its Response object, members in its order. */
+function oldPath(line: string): string {
+  const m = JSON.parse(line) as Record<string, unknown>;
+  if ('jsonrpc' in m) return JSON.stringify('result' in m ? { jsonrpc: '2.0', id: m.id, result: m.result } : { jsonrpc: '2.0', id: m.id, error: m.error });
+  return JSON.stringify({ result: m.result, error: m.error, id: m.id });
+}
+
+const resultBytes = (line: string): string => {
+  const at = line.indexOf('"result":');
+  assert.ok(at >= 0, `a result in ${line.slice(0, 200)}`);
+  return line.startsWith('{"result":') ? line.slice(10, line.lastIndexOf(',"error":null,"id":')) : line.slice(at + 9, -1);
+};
+
+for (const padded of [false, true]) {
+  describe(`cached hits and passed-through answers are the old path's bytes, every version 1.0-1.6${padded ? ', padded (ElectrumX 1.18) upstream' : ''} (issue 12 pts 2-3)`, () => {
+    let sim: Simulator;
+    let gw: TestGateway;
+    const paid = address(`wire-${padded}`);
+    let txid = '';
+    let txHeight = 0;
+
+    before(async () => {
+      sim = await Simulator.start({ seed: `wire-bytes-${padded}` });
+      txid = sim.pay(paid.address, 150_000, { confirm: true });
+      txHeight = sim.history(paid.scripthash).find((e) => e.tx_hash === txid)!.height;
+      sim.mine(10); // the transaction's block, and the headers asked for, buried below min_depth
+      sim.setPadding(padded);
+      gw = await startTestGateway({ upstreams: [sim] });
+      await untilForwarding(gw.port, { intervalMs: 25 });
+    });
+
+    after(async () => {
+      await gw?.close();
+      await sim?.stop();
+    });
+
+    /** [method, params]: each asked twice (the second a cache hit where cacheable), in this order. */
+    const calls = (): [string, unknown[]][] => [
+      ['blockchain.block.header', [5]],
+      ['blockchain.block.get_header', [5]],
+      ['blockchain.block.headers', [0, 20]], // 1.6 kB and more: kept in the wire memo
+      ['blockchain.block.headers', [2, 3]], // built per hit
+      ['blockchain.block.get_chunk', [0]],
+      ['blockchain.transaction.get_merkle', [txid, txHeight]],
+      ['blockchain.transaction.get', [txid]], // cacheable now that a proof confirmed it
+      ['blockchain.transaction.get', [txid, true]], // verbose, over 1 kB: passed through as the upstream's bytes
+      ['blockchain.transaction.id_from_pos', [txHeight, 0, true]],
+      ['blockchain.transaction.id_from_pos', [txHeight, 0]],
+      ['blockchain.scripthash.get_balance', [paid.scripthash]],
+      ['blockchain.estimatefee', [2]],
+    ];
+
+    for (const version of GATEWAY_VERSIONS) {
+      it(`at ${version}`, async () => {
+        const methods = new Set(methodsAt(version));
+        const c = await LineClient.connect(gw.port);
+        const hello = await c.ask(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'server.version', params: ['wire-test', [version, version]] }));
+        assert.equal(hello, oldPath(hello));
+        let asked = 0;
+        for (const [method, params] of calls()) {
+          if (!methods.has(method)) continue;
+          // verbose exists from 1.2 (1.0's second argument is a height, dropped).
+          if (method === 'blockchain.transaction.get' && params.length > 1 && ['1.0', '1.1'].includes(version)) continue;
+          const ids: unknown[] = [1, 'two "\\ é', 3];
+          const lines: string[] = [];
+          for (const id of ids) lines.push(await c.ask(JSON.stringify({ jsonrpc: '2.0', id, method, params })));
+          // A JSON-RPC 1.0 request: the same result bytes in 1.0's form.
+          const v1 = await c.ask(JSON.stringify({ jsonrpc: '1.0', id: 4, method, params }));
+          for (const [i, line] of lines.entries()) {
+            const m = JSON.parse(line) as Record<string, unknown>;
+            assert.equal(m.id, ids[i], `${method} at ${version}: id`);
+            assert.ok('result' in m, `${method} at ${version} answered: ${line.slice(0, 300)}`);
+            assert.equal(line, oldPath(line), `${method}(${JSON.stringify(params)}) at ${version}: the bytes JSON.stringify writes`);
+            assert.equal(resultBytes(line), resultBytes(lines[0]!), `${method} at ${version}: a hit is the miss's bytes`);
+          }
+          assert.ok(v1.startsWith('{"result":') && v1.endsWith(',"error":null,"id":4}'), `1.0 form: ${v1.slice(0, 100)}`);
+          assert.equal(v1, oldPath(v1));
+          assert.equal(resultBytes(v1), resultBytes(lines[0]!), `${method} at ${version}: 1.0 form, same result`);
+          asked++;
+        }
+        assert.ok(asked >= 5, `${asked} methods asked at ${version}`);
+        c.close();
+      });
+    }
+
+    it('the passed-through verbose transaction is the simulator\'s, and a cached range asks no upstream', async () => {
+      const { client } = await negotiated(gw.port, '1.6');
+      const direct = await negotiated(sim.port, '1.6');
+      assert.deepEqual(await client.request('blockchain.transaction.get', [txid, true]), await direct.client.request('blockchain.transaction.get', [txid, true]));
+      const before = sim.stats.requests['blockchain.block.headers'] ?? 0;
+      assert.deepEqual(await client.request('blockchain.block.headers', [0, 20]), await direct.client.request('blockchain.block.headers', [0, 20]));
+      assert.equal(sim.stats.requests['blockchain.block.headers'] ?? 0, before + 1, 'only the direct request reached the simulator');
+      await client.close();
+      await direct.client.close();
+    });
+  });
+}
+

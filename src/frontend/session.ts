@@ -6,6 +6,8 @@
  * notifications back through `send`.
  */
 import type { GatewayConfig } from '../config/types.js';
+import { ResponseBudget } from '../limits/answer-sizes.js';
+import { RequestSlots } from '../limits/request-slots.js';
 import type { SessionCost } from '../limits/session-cost.js';
 import type { Logger } from '../observability/logger.js';
 import type { CounterCell } from '../observability/batched-metrics.js';
@@ -123,8 +125,10 @@ export class Session implements Subscriber, Flushable {
   /** Set when the session is ending: no new requests are read. */
   private closing = false;
   private inFlight = 0;
-  /** Lines received while MAX_LINES_IN_FLIGHT were being worked on, in order. */
+  /** Lines received while MAX_LINES_IN_FLIGHT were being worked on, or while requests waited for a slot, in order. */
   private readonly backlog: Buffer[] = [];
+  /** Requests (batch items one by one) in the works, capped (request-slots.ts); made on first use. */
+  private slots: RequestSlots | null = null;
   private idleWaiters: (() => void)[] = [];
   /** The form headers notifications take, once subscribed. */
   private headersForm: HeadersForm | null = null;
@@ -224,7 +228,7 @@ export class Session implements Subscriber, Flushable {
   receiveLine(line: Buffer): void {
     if (this.closed || this.closing) return;
     this.lastActivity = Date.now();
-    if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlog.length > 0) {
+    if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlog.length > 0 || (this.slots?.waiting ?? 0) > 0) {
       this.backlog.push(line);
       this.transport.pauseReading?.();
       return;
@@ -257,12 +261,14 @@ export class Session implements Subscriber, Flushable {
     } else {
       frames.ok.inc();
     }
+    // A line's answers are held to max_response_bytes before they are fetched, where their size is known.
+    const budget = new ResponseBudget(this.deps.config.limits.maxResponseBytes);
     if (msg.kind === 'single') {
-      this.track(this.handleItem(msg.item).then((r) => r && this.writeReplies([r], false)));
+      this.track(this.handleItem(msg.item, budget).then((r) => r && this.writeReplies([r], false)));
       return;
     }
     this.track(
-      Promise.all(msg.items.map((item) => this.handleItem(item))).then((replies) => {
+      Promise.all(msg.items.map((item) => this.handleItem(item, budget))).then((replies) => {
         const answered = replies.filter((r): r is Response => r !== null);
         if (answered.length > 0) this.writeReplies(answered, true);
       }),
@@ -335,7 +341,7 @@ export class Session implements Subscriber, Flushable {
       this.backlog.length = 0;
       return;
     }
-    while (this.backlog.length > 0 && this.inFlight < MAX_LINES_IN_FLIGHT && !this.closing) this.processLine(this.backlog.shift()!);
+    while (this.backlog.length > 0 && this.inFlight < MAX_LINES_IN_FLIGHT && (this.slots?.waiting ?? 0) === 0 && !this.closing) this.processLine(this.backlog.shift()!);
     if (this.closing) this.backlog.length = 0;
     if (this.backlog.length === 0) this.transport.resumeReading?.();
   }
@@ -350,7 +356,7 @@ export class Session implements Subscriber, Flushable {
     this.log.debug({ outcome, err: error.message }, 'request refused');
   }
 
-  private async handleItem(item: IncomingItem): Promise<Response | null> {
+  private async handleItem(item: IncomingItem, budget: ResponseBudget): Promise<Response | null> {
     if (item.kind === 'response') return null;
     if (item.kind === 'invalid') {
       this.deps.metrics.requestCells(INVALID_METHOD_LABEL).result(item.error.code).inc();
@@ -366,7 +372,9 @@ export class Session implements Subscriber, Flushable {
     const cells = this.deps.metrics.requestCells(lookupMethodName(item.method));
     const started = performance.now();
     try {
-      const result = await this.admitAndCall(item.method, item.params);
+      // Lines waiting behind requests that wait for a slot are taken once the last of those has one.
+      this.slots ??= new RequestSlots(undefined, () => this.takeBacklog());
+      const result = await this.slots.run(() => (this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : this.admitAndCall(item.method, item.params, budget)));
       cells.duration.observe((performance.now() - started) / 1000);
       cells.ok.inc();
       // The response object: the encoder's input, one per answer.
@@ -383,12 +391,29 @@ export class Session implements Subscriber, Flushable {
     }
   }
 
-  /** The cost model's say before the call: run it, delay it behind this session's other throttled requests, or refuse and hang up. */
-  private async admitAndCall(method: string, params: Params): Promise<unknown> {
+  /**
+   * The answer's expected size is reserved in the line's budget (refused there if it cannot fit) and
+   * charged before the fetch; its real size settles both once it is in.
+   */
+  private async admitAndCall(method: string, params: Params, budget: ResponseBudget): Promise<unknown> {
     if (!this.deps.costAccountingAvailable()) {
       throw new RpcError(ErrorCode.SERVER_BUSY, 'server busy - cost accounting unavailable, try again later');
     }
-    const verdict = this.context.cost.admit(method, Array.isArray(params) ? params : Object.values(params));
+    const args = Array.isArray(params) ? params : Object.values(params);
+    const expected = budget.reserve(this.context.cost.expect(method, args));
+    let actual = 0;
+    try {
+      const result = await this.judgeAndCall(method, params, args, expected);
+      actual = this.context.cost.answered(method, args, result) ?? expected;
+      return result;
+    } finally {
+      budget.settle(expected, actual);
+    }
+  }
+
+  /** The cost model's say before the call: run it, delay it behind this session's other throttled requests, or refuse and hang up. */
+  private async judgeAndCall(method: string, params: Params, args: readonly unknown[], expected: number): Promise<unknown> {
+    const verdict = this.context.cost.admit(method, args, expected);
     this.deps.metrics.groupCostCell.observe(this.context.cost.current());
     if (verdict.action === 'run') return this.call(method, params);
     if (verdict.action === 'throttle') {

@@ -4,8 +4,9 @@
  * for requests, errors and bytes, and decides before each request whether it
  * runs, waits (one at a time) or is refused. Exempt sessions pass for free.
  */
+import { ANSWER_SIZES, type AnswerSizes } from './answer-sizes.js';
 import type { CostLedger } from './ledger.js';
-import { baseCost, bytesCost, estimatedResponseBytes, verdict, type CostOptions, type Verdict } from './cost.js';
+import { baseCost, bytesCost, verdict, type CostOptions, type Verdict } from './cost.js';
 
 export class SessionCost {
   /** Bytes already paid for by an up-front estimate; the real bytes consume this first. */
@@ -20,6 +21,7 @@ export class SessionCost {
     readonly exempt: boolean,
     private readonly ledger: CostLedger,
     private readonly opts: CostOptions,
+    private readonly sizes: AnswerSizes = ANSWER_SIZES,
   ) {}
 
   get ownCost(): number {
@@ -31,10 +33,23 @@ export class SessionCost {
     return this.exempt ? 0 : this.ledger.current(this.group);
   }
 
-  /** Charges the request's base cost and any up-front estimate, and says what to do with it. */
-  admit(method: string, args: readonly unknown[]): Verdict {
+  /** The bytes the request's answer is expected to take (answer-sizes.ts), 0 when unknown. */
+  expect(method: string, args: readonly unknown[]): number {
+    return this.sizes.expect(method, args);
+  }
+
+  /** The answer is in: its real size is learned for next time, and returned when it was measured. */
+  answered(method: string, args: readonly unknown[], result: unknown): number | null {
+    return this.sizes.learn(method, args, result);
+  }
+
+  /**
+   * Charges the request's base cost and its expected answer size (paid before
+   * the answer is fetched, so a burst of large requests meets the soft and hard
+   * limits before the gateway holds their answers), and says what to do with it.
+   */
+  admit(method: string, args: readonly unknown[], estimate = this.sizes.expect(method, args)): Verdict {
     if (this.exempt) return { action: 'run' };
-    const estimate = estimatedResponseBytes(method, args);
     this.prepaidBytes += estimate;
     this.add(baseCost(method) + bytesCost(estimate, this.opts));
     return verdict(this.ledger.current(this.group), this.opts);

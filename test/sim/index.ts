@@ -96,6 +96,7 @@ export class Simulator {
     lie: null,
     feeEstimates: true,
     padding: false,
+    histories: new Map(),
   };
   /** Extension: Fulcrum's max_clients_per_ip; 0 = no cap. */
   private maxClientsPerIp = 0;
@@ -299,6 +300,16 @@ export class Simulator {
   /** Extension: with false, blockchain.estimatefee answers -1 (no estimate), as a fresh regtest bitcoind does. */
   setFeeEstimates(enabled: boolean): void {
     this.knobs.feeEstimates = enabled;
+  }
+
+  /**
+   * Extension: get_history of `scripthash` answers `entries` (null: the chain's own again), so a
+   * test can have the long histories of a busy address without mining thousands of transactions.
+   * Only get_history sees them: status, balance and subscriptions stay the chain's.
+   */
+  setHistory(scripthash: string, entries: readonly HistoryItem[] | null): void {
+    if (entries) this.knobs.histories.set(scripthash.toLowerCase(), entries);
+    else this.knobs.histories.delete(scripthash.toLowerCase());
   }
 
   /**

@@ -45,6 +45,8 @@ export interface SimHost {
     feeEstimates: boolean;
     /** Extension: ElectrumX 1.18+ PaddedRSTransport behaviour on this TCP port (see PaddedWriter). */
     padding: boolean;
+    /** Extension: get_history answers for these scripthashes, instead of the chain's (setHistory). */
+    histories: Map<string, readonly unknown[]>;
   };
   countRequest(method: string): void;
   /** Extension: a session's lines read and not yet answered, each time it grows. */
@@ -301,7 +303,10 @@ const BASE_METHODS: Record<string, MethodSpec> = {
   'blockchain.estimatefee': spec(['number', 'mode'], 1, (s, a) => s.estimateFee(a[0], a[1] ?? null)),
   'mempool.get_fee_histogram': spec([], 0, (s) => compactHistogram(s.host.chain.mempoolFeeRates())),
   'blockchain.scripthash.get_balance': spec(['scripthash'], 1, (s, a) => s.host.chain.balance(scriptHash(a[0]))),
-  'blockchain.scripthash.get_history': spec(['scripthash'], 1, (s, a) => s.host.chain.history(scriptHash(a[0]))),
+  'blockchain.scripthash.get_history': spec(['scripthash'], 1, (s, a) => {
+    const sh = scriptHash(a[0]);
+    return s.host.knobs.histories.get(sh) ?? s.host.chain.history(sh);
+  }),
   'blockchain.scripthash.get_mempool': spec(['scripthash'], 1, (s, a) => s.host.chain.mempoolHistory(scriptHash(a[0]))),
   'blockchain.scripthash.listunspent': spec(['scripthash'], 1, (s, a) => s.host.chain.listUnspent(scriptHash(a[0]))),
   'blockchain.scripthash.subscribe': spec(['scripthash'], 1, (s, a) => s.scripthashSubscribe(a[0])),

@@ -7,6 +7,7 @@ import { planReload } from './control/reload-plan.js';
 import type { AdminControl, ReloadReport } from './control/types.js';
 import { blockList } from './config/cidr.js';
 import { startListener, type Listener, type ListenerDeps } from './frontend/listener.js';
+import { UnsentBudget } from './limits/unsent-budget.js';
 import { Admission } from './limits/admission.js';
 import type { CostOptions } from './limits/cost.js';
 import { LocalLedger, type CostLedger } from './limits/ledger.js';
@@ -264,6 +265,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     : new LocalLedger(cost.decayPerSecond);
   if (!config.redis) metrics.ledgerState('local');
   const admission = new Admission(config.limits.maxSessions, config.limits.maxSessionsPerGroup);
+  // Read at each check: limits.* apply live on reload.
+  const unsent = new UnsentBudget(() => current.limits.maxUnsentBytesTotal);
+  metrics.watchUnsent(() => unsent.total);
   let exemptFor = config.limits.exempt;
   let exemptList = blockList(exemptFor, 'limits.exempt');
   const peers = startPeers(config, logger, tracker, metrics, options.peersClock ?? SYSTEM_CLOCK, pool);
@@ -280,6 +284,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     admission,
     ledger,
     cost,
+    unsent,
     // limits.* apply live on reload, so the list is rebuilt when the configuration in force changes.
     get exempt() {
       if (exemptFor !== current.limits.exempt) {

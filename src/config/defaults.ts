@@ -64,6 +64,13 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Fulcrum's max_buffer: a client that lets this much output pile up is not reading. */
 export const DEFAULT_MAX_UNSENT_BYTES = 8_000_000;
+/**
+ * Unsent output of all sessions together: 256 MiB. Well-behaved wallets hold
+ * next to none (answers leave within a turn), so this is what slow readers may
+ * pile up in all: 32 sessions at max_unsent_bytes, an eighth of a 2 GB host,
+ * far below what makes the process swap or meet the OOM killer.
+ */
+export const DEFAULT_MAX_UNSENT_BYTES_TOTAL = 268_435_456;
 /** ElectrumX SESSION_GROUP_BY_SUBNET_IPV4 / _IPV6. */
 export const DEFAULT_GROUP_PREFIX_IPV4 = 24;
 export const DEFAULT_GROUP_PREFIX_IPV6 = 48;

@@ -421,6 +421,7 @@ function toGatewayConfig(
       idleTimeoutMs: file.limits.idle_timeout_ms,
       handshakeTimeoutMs: file.limits.handshake_timeout_ms,
       maxUnsentBytes: file.limits.max_unsent_bytes,
+      maxUnsentBytesTotal: file.limits.max_unsent_bytes_total,
       groupPrefixIpv4: file.limits.group_prefix_ipv4,
       groupPrefixIpv6: file.limits.group_prefix_ipv6,
       maxResponseBytes: file.limits.max_response_bytes,

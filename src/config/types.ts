@@ -68,6 +68,8 @@ export interface LimitsConfig {
   readonly handshakeTimeoutMs: number;
   /** A session whose unsent output passes this many bytes is not reading and is closed. */
   readonly maxUnsentBytes: number;
+  /** Unsent output of all sessions together; past it the sessions holding the most are cut. 0: no bound. */
+  readonly maxUnsentBytesTotal: number;
   /** Sessions from the same /N (IPv4) or /M (IPv6) share a cost budget and the per-group session cap. */
   readonly groupPrefixIpv4: number;
   readonly groupPrefixIpv6: number;

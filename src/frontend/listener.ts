@@ -26,6 +26,7 @@ import type { CostOptions } from '../limits/cost.js';
 import { groupKey } from '../limits/groups.js';
 import type { CostLedger } from '../limits/ledger.js';
 import { SessionCost } from '../limits/session-cost.js';
+import type { UnsentBudget, UnsentHolder } from '../limits/unsent-budget.js';
 import { TlsCredentials } from './tls-credentials.js';
 
 /** How long a trusted balancer gets to send its PROXY header. */
@@ -59,6 +60,8 @@ export interface ListenerDeps extends SessionDeps {
   readonly cost: CostOptions;
   /** Addresses never charged nor held to the per-group cap. */
   readonly exempt: net.BlockList;
+  /** limits.max_unsent_bytes_total: the unsent output of every session together. */
+  readonly unsent: UnsentBudget;
 }
 
 /** A session's seat: its group, its cost account, and the slot it holds until it closes. */
@@ -212,9 +215,10 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
 }
 
 /** Newline-delimited JSON-RPC on a raw (maybe TLS) stream. */
-function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
+function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: ListenerConfig, deps: ListenerDeps, sessions: Map<object, Session>): void {
   const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
   const framer = new LineFramer(deps.config.limits.maxLineBytes);
+  const held = unsentHolder(() => (stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength), () => stream.destroy(), deps, log);
   /** Reading stops while answers wait to be written or lines wait in the session; it resumes when neither does. */
   let writeBlocked = false;
   const resumeIfClear = (): void => {
@@ -242,6 +246,7 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
           writeBlocked = true;
           stream.pause();
         }
+        deps.unsent.note(held, held.unsent());
       },
       close: (reason) => {
         log.info({ reason }, 'closing connection');
@@ -260,6 +265,7 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
   log.debug('connection opened');
   stream.on('drain', () => {
     writeBlocked = false;
+    deps.unsent.note(held, held.unsent());
     resumeIfClear();
   });
   const received = deps.metrics.bytesReceived.cell({ listener: config.url });
@@ -276,6 +282,7 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
   });
   stream.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
   stream.on('close', () => {
+    deps.unsent.remove(held);
     sessions.delete(stream);
     deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
     session.detach();
@@ -283,6 +290,21 @@ function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: L
   });
   // The socket was paused while a PROXY header was read; a 'data' listener alone does not restart it.
   stream.resume();
+}
+
+/** A session's place in the unsent-bytes budget of all sessions: how much it holds, and how it is cut. */
+function unsentHolder(unsent: () => number, drop: () => void, deps: ListenerDeps, log: Logger): UnsentHolder {
+  return {
+    unsent,
+    cut: (totalBytes) => {
+      deps.metrics.disconnects.inc({ reason: 'unsent_total' });
+      log.warn(
+        { unsentBytes: unsent(), totalUnsentBytes: totalBytes, maxUnsentBytesTotal: deps.config.limits.maxUnsentBytesTotal },
+        'unsent output of all sessions over max_unsent_bytes_total; disconnecting one of the largest holders',
+      );
+      drop();
+    },
+  };
 }
 
 interface SeatedPeer extends Peer {
@@ -294,7 +316,7 @@ interface WebSocketDoor {
 }
 
 /** HTTP upgrade to WebSocket on the stream; one JSON-RPC message (or batch) per text frame. */
-function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: SessionDeps, sessions: Map<object, Session>, log: Logger): WebSocketDoor {
+function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: ListenerDeps, sessions: Map<object, Session>, log: Logger): WebSocketDoor {
   const peers = new WeakMap<object, SeatedPeer>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.limits.maxLineBytes, perMessageDeflate: false });
   const httpServer = http.createServer((_req, res) => {
@@ -343,10 +365,11 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: S
   };
 }
 
-function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps: SessionDeps, sessions: Map<object, Session>): void {
+function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps: ListenerDeps, sessions: Map<object, Session>): void {
   const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
   // Shared by every session of the listener (bound once, looked up here per connection, not per message).
   const received = deps.metrics.bytesReceived.cell({ listener: config.url });
+  const held = unsentHolder(() => ws.bufferedAmount, () => ws.terminate(), deps, log);
   const session = new Session(
     deps,
     {
@@ -365,12 +388,14 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
           return;
         }
         const resume = (): void => {
+          deps.unsent.note(held, held.unsent());
           if (ws.isPaused && ws.bufferedAmount < maxUnsent / 8 && !session.backlogged) ws.resume();
         };
         // One text frame per message (the WebSocket rule), sent together at the end of the turn.
         const messages = out.takeMessages();
         messages.forEach((m, i) => ws.send(m, { binary: false }, i === messages.length - 1 ? resume : undefined));
         if (ws.bufferedAmount > maxUnsent / 4) ws.pause();
+        deps.unsent.note(held, held.unsent());
       },
       close: (reason) => {
         log.info({ reason }, 'closing connection');
@@ -408,6 +433,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
   });
   ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
   ws.on('close', (code: number) => {
+    deps.unsent.remove(held);
     // 1009: a frame over max_line_bytes, refused by ws itself.
     if (code === 1009) {
       deps.metrics.disconnects.inc({ reason: 'oversize' });

@@ -8,7 +8,7 @@
  * cannot queue more than one batch's worth of waiting items (max_batch).
  *
  * Pure bookkeeping, no timers and no I/O. A request that finds a free slot
- * runs at once without a promise of its own being made for the wait.
+ * starts at once (synchronously).
  */
 
 /** Requests (batch items included) one session has in the works at once: aiorpcX's default concurrency. */
@@ -34,23 +34,29 @@ export class RequestSlots {
     return this.queue.length;
   }
 
-  /** Runs `work` in a slot: now if one is free and nobody waits, else in turn once one frees. */
+  /**
+   * Runs `work` in a slot: now if one is free and nobody waits, else in turn once one frees.
+   * Both ways take the same steps (a waiting request is started synchronously when a slot
+   * frees), so requests start, and equally quick ones finish, in the order they came.
+   */
   run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running < this.max && this.queue.length === 0) {
-      this.running++;
-      return this.guard(work);
-    }
-    return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.guard(work));
-  }
-
-  private guard<T>(work: () => Promise<T>): Promise<T> {
-    let p: Promise<T>;
-    try {
-      p = work();
-    } catch (err) {
-      p = Promise.reject(err as Error);
-    }
-    return p.finally(() => this.release());
+    return new Promise<T>((resolve, reject) => {
+      const start = (): void => {
+        let p: Promise<T>;
+        try {
+          p = work();
+        } catch (err) {
+          p = Promise.reject(err as Error);
+        }
+        p.finally(() => this.release()).then(resolve, reject);
+      };
+      if (this.running < this.max && this.queue.length === 0) {
+        this.running++;
+        start();
+      } else {
+        this.queue.push(start);
+      }
+    });
   }
 
   private release(): void {

@@ -25,7 +25,7 @@ const PREFIX = 'electrum_gateway_';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 /** Every reason a session is closed or refused, exported at 0 from the start so dashboards and alerts see the series before the first one. */
-export const DISCONNECT_REASONS = ['hard_limit', 'oversize', 'idle', 'slow_reader', 'max_sessions', 'max_sessions_per_group', 'proxy_refused', 'version', 'admin', 'handshake_timeout', 'handshakes'] as const;
+export const DISCONNECT_REASONS = ['hard_limit', 'oversize', 'idle', 'slow_reader', 'max_sessions', 'max_sessions_per_group', 'proxy_refused', 'version', 'admin', 'handshake_timeout', 'handshakes', 'unsent_total'] as const;
 const FAILOVER_REASONS: readonly FailoverReason[] = ['connection', 'server', 'verification'];
 /** client_frames_total's outcomes. */
 export const FRAME_OUTCOMES = ['ok', 'invalid_json', 'invalid_request', 'empty_batch', 'batch_too_large', 'oversize'] as const;
@@ -132,7 +132,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
   });
   readonly disconnects = new Counter({
     name: `${PREFIX}client_disconnects_total`,
-    help: 'Sessions the gateway closed or refused, by reason: hard_limit, oversize, idle, slow_reader, max_sessions, max_sessions_per_group, proxy_refused, version',
+    help: 'Sessions the gateway closed or refused, by reason: hard_limit, oversize, idle, slow_reader, unsent_total, max_sessions, max_sessions_per_group, proxy_refused, version, admin, handshake_timeout, handshakes',
     labelNames: ['reason'],
     registers: [this.registry],
   });
@@ -262,6 +262,18 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
 
   resubscribed(count: number): void {
     this.resubscriptions.inc(count);
+  }
+
+  /** The unsent output of every session together (limits.max_unsent_bytes_total), read at scrape time. */
+  watchUnsent(read: () => number): void {
+    new Gauge({
+      name: `${PREFIX}client_unsent_bytes`,
+      help: 'Bytes written to wallets and not yet taken by them, all sessions together (limits.max_unsent_bytes_total)',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /** Subscription gauges read from the hub at scrape time. */

@@ -4,7 +4,8 @@
  * requests in the works (batch items one by one, the rest waiting in order),
  * the remembered answer sizes (bounded, least recently used out), the JSON
  * size measured without building JSON, a line's response budget reserved
- * before the fetch, and a session charged for a remembered size up front.
+ * before the fetch, a session charged for a remembered size up front, and
+ * the unsent-bytes budget of all sessions (largest holders cut first).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,6 +14,7 @@ import { DEFAULT_COST_OPTIONS } from '../../src/limits/cost.js';
 import { LocalLedger } from '../../src/limits/ledger.js';
 import { RequestSlots } from '../../src/limits/request-slots.js';
 import { SessionCost } from '../../src/limits/session-cost.js';
+import { UnsentBudget, type UnsentHolder } from '../../src/limits/unsent-budget.js';
 import { RawJson } from '../../src/protocol/raw-json.js';
 import { RpcError } from '../../src/protocol/jsonrpc.js';
 
@@ -155,5 +157,70 @@ describe('a session charged for a remembered size before the fetch', () => {
     cost.bytesSent(bytes);
     assert.equal(ledger.current('g'), admitted, 'the real bytes use up what was prepaid');
     void ledger.close();
+  });
+});
+
+describe('unsent bytes of all sessions', () => {
+  /** A session whose unsent bytes the test sets; cut() records the order. */
+  const holder = (name: string, bytes: number, cuts: string[]): UnsentHolder & { bytes: number } => {
+    const h = {
+      bytes,
+      unsent: () => h.bytes,
+      cut: () => {
+        cuts.push(name);
+        h.bytes = 0;
+      },
+    };
+    return h;
+  };
+
+  it('under the budget nobody is cut; over it the largest holders go first, until the total is back under', () => {
+    const cuts: string[] = [];
+    let max = 1000;
+    const budget = new UnsentBudget(() => max);
+    const a = holder('a', 300, cuts);
+    const b = holder('b', 500, cuts);
+    const c = holder('c', 150, cuts);
+    budget.note(a, a.bytes);
+    budget.note(b, b.bytes);
+    budget.note(c, c.bytes);
+    assert.equal(budget.total, 950);
+    assert.deepEqual(cuts, []);
+    const d = holder('d', 400, cuts);
+    budget.note(d, d.bytes); // 1350: cut b (500), then 850 is under
+    assert.deepEqual(cuts, ['b']);
+    assert.equal(budget.total, 850);
+    assert.equal(budget.holders, 3);
+    max = 500; // a reload lowers it: applied at the next report
+    c.bytes = 160;
+    budget.note(c, c.bytes); // 860 over 500: d (400) goes, 460 is under
+    assert.deepEqual(cuts, ['b', 'd']);
+    assert.equal(budget.total, 460);
+  });
+
+  it('stale reports are measured afresh before anyone is cut', () => {
+    const cuts: string[] = [];
+    const budget = new UnsentBudget(() => 1000);
+    const a = holder('a', 900, cuts);
+    budget.note(a, 900);
+    a.bytes = 10; // the client read most of it; no report yet
+    const b = holder('b', 600, cuts);
+    budget.note(b, 600);
+    assert.deepEqual(cuts, [], 'the total was 610, not 1500');
+    assert.equal(budget.total, 610);
+  });
+
+  it('drained and closed sessions leave the account; 0 is no bound', () => {
+    const cuts: string[] = [];
+    const budget = new UnsentBudget(() => 0);
+    const a = holder('a', 5_000_000, cuts);
+    budget.note(a, a.bytes);
+    assert.deepEqual(cuts, []);
+    budget.note(a, 0);
+    assert.equal(budget.holders, 0);
+    budget.note(a, 10);
+    budget.remove(a);
+    assert.equal(budget.total, 0);
+    assert.equal(budget.holders, 0);
   });
 });

@@ -12,6 +12,7 @@ import { ChildTarget, freePort } from './baselines/process.js';
 import type { SimProcess } from './baselines/sim.js';
 import { startHaproxy, haproxyMaxSessions } from './baselines/haproxy.js';
 import { BenchConnection, PhaseStats } from './loadgen/client.js';
+import { processTree, sessionsByProcess } from './loadgen/procstat.js';
 import { ECHO_MAIN, GATEWAY_CLI } from './paths.js';
 
 export type TargetKind = 'echo' | 'sim' | 'haproxy' | 'gateway';
@@ -157,7 +158,7 @@ async function startGatewayTarget(spec: TargetSpec, opts: StartOptions): Promise
     const t = new ChildTarget(spec.label, process.execPath, [...nodeArgs, GATEWAY_CLI, 'serve', '--config', file]);
     try {
       // Not the "listening" log lines: they are info level, and the log level is a knob.
-      await waitUntilServing('127.0.0.1', port, workers, 30_000, () => (t.exit ? `exited ${JSON.stringify(t.exit)}: ${t.tail(5)}` : undefined));
+      await waitUntilServing('127.0.0.1', port, t.pid, workers, 30_000, () => (t.exit ? `exited ${JSON.stringify(t.exit)}: ${t.tail(5)}` : undefined));
       return {
         spec,
         host: '127.0.0.1',
@@ -183,27 +184,47 @@ async function startGatewayTarget(spec: TargetSpec, opts: StartOptions): Promise
   throw lastErr;
 }
 
-/** Until a few fresh connections (landing on every cluster worker, probably) get a header tip through the gateway. */
-async function waitUntilServing(host: string, port: number, workers: number, timeoutMs: number, abortIf: () => string | undefined): Promise<void> {
+/**
+ * Until every process that serves (the gateway, or each cluster worker) holds a connection that
+ * got a header tip through the gateway. The probes stay open until then and are counted where
+ * /proc says they landed: a cluster worker still starting gets no connection, and a run that
+ * began before it listens would measure one worker under the name of two.
+ */
+async function waitUntilServing(host: string, port: number, root: number, workers: number, timeoutMs: number, abortIf: () => string | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let ok = 0;
+  const probes: BenchConnection[] = [];
   let last = '';
-  while (ok < workers * 3) {
-    const why = abortIf();
-    if (why !== undefined) throw new Error(`gateway on ${port}: ${why}`);
-    if (Date.now() > deadline) throw new Error(`gateway on ${port} does not serve headers after ${timeoutMs} ms: ${last}`);
-    try {
-      const c = await BenchConnection.connect(host, port, new PhaseStats(), 2_000);
+  const serving = (): number => {
+    const tree = processTree(root);
+    // With workers the primary holds no session (round-robin: it hands each one on).
+    const servers = workers > 1 ? tree.filter((pid) => pid !== root) : [root];
+    return sessionsByProcess(servers, port).filter((p) => p.sessions > 0).length;
+  };
+  try {
+    while (probes.length === 0 || serving() < workers) {
+      const why = abortIf();
+      if (why !== undefined) throw new Error(`gateway on ${port}: ${why}`);
+      if (Date.now() > deadline) throw new Error(`gateway on ${port}: ${probes.length} probes served, not by all ${workers} workers, after ${timeoutMs} ms: ${last}`);
       try {
-        await c.call('server.version', ['bench-probe', '1.4']);
-        const tip = (await c.call('blockchain.headers.subscribe')) as { height?: unknown };
-        if (typeof tip?.height === 'number') ok++;
-      } finally {
-        c.destroy();
+        const c = await BenchConnection.connect(host, port, new PhaseStats(), 2_000);
+        try {
+          await c.call('server.version', ['bench-probe', '1.4']);
+          const tip = (await c.call('blockchain.headers.subscribe')) as { height?: unknown };
+          if (typeof tip?.height !== 'number') throw new Error(`no tip: ${JSON.stringify(tip)}`);
+          probes.push(c);
+          // A worker still starting: give it time, and hold a bounded number of probes meanwhile.
+          if (probes.length > 16) probes.shift()!.destroy();
+          if (workers > 1) await new Promise((r) => setTimeout(r, 20));
+        } catch (err) {
+          c.destroy();
+          throw err;
+        }
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+        await new Promise((r) => setTimeout(r, 100));
       }
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-      await new Promise((r) => setTimeout(r, 100));
     }
+  } finally {
+    for (const c of probes) c.destroy();
   }
 }

@@ -16,6 +16,7 @@
  *                           (by default such a throughput run is run once more, the quieter kept)
  *   --no-profile            skip the CPU profiles of missed targets
  *   --profile a,b           profile the gateway on these scenarios whatever the targets say
+ *   --keep-profiles DIR     keep the raw .cpuprofile files there (for Chrome DevTools or a call-tree reading)
  *   --out FILE              results file (default bench/results/YYYY-MM-DD.json)
  *   --docs FILE             page whose generated block is replaced (default docs/benchmarks.md);
  *   --no-docs               leave the docs alone
@@ -26,7 +27,7 @@
  * memory are its own. See docs/benchmarks.md for what is measured and how.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -128,6 +129,8 @@ export interface BenchOptions {
   readonly retryNoisy?: boolean;
   /** Scenarios to profile in any case. */
   readonly profileScenarios?: readonly string[];
+  /** Where the raw profiles are kept; by default they are summarised and deleted. */
+  readonly keepProfilesDir?: string;
   readonly command: string;
   readonly log: (line: string) => void;
 }
@@ -258,6 +261,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
           }
           else notes.push(`profiling ${id}: the gateway wrote no profile`);
         } finally {
+          if (opts.keepProfilesDir !== undefined) {
+            mkdirSync(opts.keepProfilesDir, { recursive: true });
+            const file = newestProfile(dir);
+            if (file) copyFileSync(file, path.join(opts.keepProfilesDir, `${id}-${path.basename(file)}`));
+          }
           rmSync(dir, { recursive: true, force: true });
         }
       }
@@ -292,6 +300,7 @@ async function main(): Promise<void> {
       'no-profile': { type: 'boolean', default: false },
       'no-retry': { type: 'boolean', default: false },
       profile: { type: 'string' },
+      'keep-profiles': { type: 'string' },
       out: { type: 'string' },
       docs: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
@@ -301,7 +310,7 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench [-- --quick] [--scenarios a,b] [--targets a,b] [--generators N] [--no-retry] [--no-profile | --profile a,b] [--out FILE] [--docs FILE | --no-docs] | --render FILE\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [--scenarios a,b] [--targets a,b] [--generators N] [--no-retry] [--no-profile | --profile a,b] [--keep-profiles DIR] [--out FILE] [--docs FILE | --no-docs] | --render FILE\n');
     return;
   }
   if (values.render !== undefined) {
@@ -322,6 +331,7 @@ async function main(): Promise<void> {
     profile: values['no-profile'] !== true,
     retryNoisy: values['no-retry'] !== true,
     ...(values.profile !== undefined ? { profileScenarios: list(values.profile)! } : {}),
+    ...(values['keep-profiles'] !== undefined ? { keepProfilesDir: path.resolve(values['keep-profiles']) } : {}),
     command,
     log: (line) => process.stdout.write(`${line}\n`),
   });

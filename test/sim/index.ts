@@ -15,7 +15,7 @@ import net from 'node:net';
 import { statusHash } from '../../src/protocol/status.js';
 import { Chain, type HistoryEntry } from './chain.js';
 import { CostModel, ELECTRUMX_COSTS, type CostLimits, type CostStats } from './cost.js';
-import { Session, type LieKind, type RpcErrorShape, type SimHost } from './server.js';
+import { Session, type FailRule, type LieKind, type RpcErrorShape, type SimHost } from './server.js';
 
 export interface SimulatorOptions {
   host?: string; // default '127.0.0.1'
@@ -97,6 +97,7 @@ export class Simulator {
     feeEstimates: true,
     padding: false,
     histories: new Map(),
+    nextFailures: [],
   };
   /** Extension: Fulcrum's max_clients_per_ip; 0 = no cap. */
   private maxClientsPerIp = 0;
@@ -286,6 +287,22 @@ export class Simulator {
   failMethod(method: string, error: { code: number; message: string } | null): void {
     if (error) this.knobs.failures.set(method, { code: error.code, message: error.message });
     else this.knobs.failures.delete(method);
+  }
+
+  /**
+   * Extension: the next `times` requests of `method` (those whose arguments `match`, if
+   * given) are answered `error`, or with 'drop' processed and never answered. Rules apply
+   * in the order they were added; the returned rule counts its hits.
+   */
+  failNext(method: string, times: number, error: { code: number; message: string } | 'drop', match?: (args: readonly unknown[]) => boolean): FailRule {
+    const rule: FailRule = { method, left: times, error: error === 'drop' ? 'drop' : { code: error.code, message: error.message }, hits: 0, ...(match ? { match } : {}) };
+    this.knobs.nextFailures.push(rule);
+    return rule;
+  }
+
+  /** Extension: scripthash subscriptions held by each open connection. */
+  subscriptionsPerConnection(): number[] {
+    return [...this.sessions].map((s) => s.subs.size);
   }
 
   dropMethod(method: string, drop: boolean): void {

@@ -28,6 +28,20 @@ export interface RpcErrorShape {
   message: string;
 }
 
+/**
+ * Extension (failNext): the next `left` requests of `method` whose arguments `match`
+ * get `error`, or with 'drop' are processed and never answered (a server that took
+ * the request and then timed out on the client).
+ */
+export interface FailRule {
+  readonly method: string;
+  left: number;
+  readonly error: RpcErrorShape | 'drop';
+  readonly match?: (args: readonly unknown[]) => boolean;
+  /** Requests this rule has failed so far. */
+  hits: number;
+}
+
 export interface SimHost {
   readonly chain: Chain;
   readonly serverVersion: string;
@@ -47,6 +61,8 @@ export interface SimHost {
     padding: boolean;
     /** Extension: get_history answers for these scripthashes, instead of the chain's (setHistory). */
     histories: Map<string, readonly unknown[]>;
+    /** Extension: requests failed a given number of times (failNext), first rule first. */
+    nextFailures: FailRule[];
   };
   countRequest(method: string): void;
   /** Extension: a session's lines read and not yet answered, each time it grows. */
@@ -666,7 +682,14 @@ export class Session {
 
     const failure = this.host.knobs.failures.get(method);
     if (failure) return { reply: fail(failure.code, failure.message) };
-    const dropped = this.host.knobs.drops.has(method);
+    const positional = Array.isArray(args) ? args : Object.values(args);
+    const rule = this.host.knobs.nextFailures.find((r) => r.method === method && r.left > 0 && (r.match?.(positional) ?? true));
+    if (rule) {
+      rule.left--;
+      rule.hits++;
+      if (rule.error !== 'drop') return { reply: fail(rule.error.code, rule.error.message) };
+    }
+    const dropped = this.host.knobs.drops.has(method) || rule !== undefined;
 
     const handler = this.handlers[method];
     let out: { reply?: Reply; disconnect?: boolean };

@@ -224,6 +224,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     metrics,
   );
   metrics.watchSubscriptions(() => ({ sessions: hub.sessionSubscriptionCount, upstream: hub.scripthashCount }));
+  metrics.watchMoves(() => ({ orphans: hub.orphanCounts, window: hub.moveWindow }));
   const router = new Router(pool, {
     get attemptTimeoutMs() {
       return Math.min(config.pool.attemptTimeoutMs, current.limits.requestTimeoutMs);
@@ -488,6 +489,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       await admin?.close();
       // Saves the peers file a last time.
       await peers?.stop();
+      hub.close();
       pool.close();
       await ledger.close();
       await l2?.close();

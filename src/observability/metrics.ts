@@ -17,7 +17,7 @@ import type { FailoverReason } from '../routing/router.js';
 import type { RequestOutcome } from '../upstream/connection.js';
 import type { BreakerState } from '../upstream/health.js';
 import { UPSTREAM_STATES, type PoolObserver, type UpstreamState } from '../upstream/pool.js';
-import type { HubObserver } from '../subscriptions/hub.js';
+import { MOVE_FAILURES, type HubObserver, type MoveFailure, type OrphanCounts } from '../subscriptions/hub.js';
 import { CACHED_KINDS, type CacheObserver, type CachedKind } from '../cache/answer-cache.js';
 import type { L2Observer, Tier } from '../cache/tiers.js';
 
@@ -171,6 +171,12 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     help: 'Scripthash subscriptions moved to another upstream because theirs died, lagged or was quarantined',
     registers: [this.registry],
   });
+  private readonly resubscriptionRetries = new Counter({
+    name: `${PREFIX}resubscription_retries_total`,
+    help: 'Subscription moves that failed and were scheduled again after a backoff, by reason (timeout, busy, excessive, connection, full, other)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
 
   private readonly cacheLookups = new BatchedCounter({
     name: `${PREFIX}cache_lookups_total`,
@@ -262,6 +268,32 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
 
   resubscribed(count: number): void {
     this.resubscriptions.inc(count);
+  }
+
+  moveRetried(reason: MoveFailure): void {
+    this.resubscriptionRetries.inc({ reason });
+  }
+
+  /** The hub's orphans and its move window, read at scrape time. */
+  watchMoves(read: () => { orphans: OrphanCounts; window: number }): void {
+    new Gauge({
+      name: `${PREFIX}orphaned_subscriptions`,
+      help: 'Scripthashes with sessions but no upstream subscription, by what they wait for: queued (their turn to move), moving, retrying (backoff after a failed move), parked (no upstream ready)',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const o = read().orphans;
+        for (const state of ['queued', 'moving', 'retrying', 'parked'] as const) this.set({ state }, o[state]);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}resubscribe_window`,
+      help: 'Subscription moves allowed in flight now: pool.resubscribe_concurrency, less while the upstream taking them answers slowly or fails them',
+      registers: [this.registry],
+      collect() {
+        this.set(read().window);
+      },
+    });
   }
 
   /** The unsent output of every session together (limits.max_unsent_bytes_total), read at scrape time. */
@@ -375,6 +407,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
     for (const reason of DISCONNECT_REASONS) this.disconnects.inc({ reason }, 0);
     for (const kind of ['headers', 'scripthash']) this.notifications.inc({ kind }, 0);
+    for (const reason of MOVE_FAILURES) this.resubscriptionRetries.inc({ reason }, 0);
     for (const kind of CACHED_KINDS) this.cacheRejections.inc({ tier: 'l2', kind }, 0);
   }
 

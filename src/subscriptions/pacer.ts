@@ -11,6 +11,8 @@
 export interface PacerOptions {
   readonly concurrency: number;
   readonly perSecond: number;
+  /** Jobs allowed to run at once now, at most `concurrency` (the hub's congestion window); `concurrency` without it. */
+  readonly limit?: () => number;
   /** The clock, for tests. */
   readonly now?: () => number;
 }
@@ -38,6 +40,10 @@ export class Pacer {
     return this.running;
   }
 
+  has(key: string): boolean {
+    return this.queue.has(key);
+  }
+
   add(key: string, job: () => Promise<void>): void {
     if (!this.queue.has(key)) this.queue.set(key, job);
     this.pump();
@@ -58,8 +64,9 @@ export class Pacer {
 
   private pump(): void {
     this.refill();
+    const limit = Math.min(this.opts.concurrency, this.opts.limit?.() ?? this.opts.concurrency);
     for (const [key, job] of this.queue) {
-      if (this.running >= this.opts.concurrency) return;
+      if (this.running >= limit) return;
       if (this.tokens < 1) {
         if (this.timer === null) {
           const waitMs = Math.max(1, Math.ceil(((1 - this.tokens) / this.opts.perSecond) * 1000));

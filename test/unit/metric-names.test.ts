@@ -33,6 +33,8 @@ async function exercised(): Promise<GatewayMetrics> {
   m.ledgerError();
   m.notificationSent('scripthash', 2);
   m.resubscribed(1);
+  m.moveRetried('busy');
+  m.watchMoves(() => ({ orphans: { queued: 1, moving: 1, retrying: 1, parked: 0 }, window: 100 }));
   m.cacheLookup('blockchain.block.header', 'l1');
   m.cacheServedBytes(80);
   m.coalesced('blockchain.block.header');

@@ -65,4 +65,22 @@ describe('Pacer', () => {
     assert.deepEqual(ran, ['a']);
     assert.equal(pacer.queued, 0);
   });
+
+  it('runs no more at once than its limit says now, at most `concurrency`', async () => {
+    let limit = 2;
+    const pacer = new Pacer({ concurrency: 4, perSecond: 1_000_000, limit: () => limit });
+    const gates: (() => void)[] = [];
+    for (let i = 0; i < 10; i++) pacer.add(`k${i}`, () => new Promise<void>((r) => gates.push(r)));
+    assert.equal(pacer.active, 2);
+    limit = 100;
+    gates.shift()!();
+    await tick(20);
+    assert.equal(pacer.active, 4, 'a larger limit is capped by the concurrency');
+    limit = 1;
+    for (let i = 0; i < 3; i++) gates.shift()!();
+    await tick(20);
+    assert.equal(pacer.active, 1, 'a smaller limit lets the running ones finish and starts none until below it');
+    assert.ok(pacer.has(`k9`) && !pacer.has('k0'));
+    pacer.clear();
+  });
 });

@@ -29,7 +29,10 @@ import { fullRun, nonZero, report, sleep } from './figures.js';
 
 // Overrides for exploring other settings by hand (not used by npm test or npm run chaos):
 // COST_SUBSCRIPTIONS, COST_PER_CONNECTION, and COST_LIMIT_SCALE dividing B's soft and hard limits
-// (with the subscriptions divided alike, the same cost fractions are reached that many times sooner).
+// (with the subscriptions divided alike, the same cost fractions are reached that many times sooner),
+// COST_WAIT_MS for how long the move may take, COST_TRACE_MS to print its progress that often. The
+// tenth-scale run with a connection's default share (docs/configuration.md, max_subscriptions_per_connection):
+// COST_PER_CONNECTION=2500 COST_LIMIT_SCALE=10 COST_WAIT_MS=900000.
 const N = Number(process.env.COST_SUBSCRIPTIONS ?? (fullRun ? 50_000 : 5_000));
 const PER_CONNECTION = Number(process.env.COST_PER_CONNECTION ?? 2_500);
 const LIMIT_SCALE = Number(process.env.COST_LIMIT_SCALE ?? 1);
@@ -110,10 +113,19 @@ describe('chaos: subscriptions moved onto an upstream with ElectrumX cost limits
     const started = Date.now();
     await a.stop();
     let done = false;
+    const traceMs = Number(process.env.COST_TRACE_MS ?? 0);
+    let tracedAt = started;
     const sampler = (async () => {
       while (!done) {
         const s = gw.gateway.pool.status().find((u) => u.name === 'b');
         if (s && s.inFlight > gatewayInFlight) gatewayInFlight = s.inFlight;
+        if (traceMs > 0 && Date.now() - tracedAt >= traceMs) {
+          tracedAt = Date.now();
+          const c = b.costStats;
+          console.log(
+            `failover-costs trace t=${Math.round((tracedAt - started) / 1000)}s on_B=${b.stats.scripthashSubscriptions} hub_on_b=${hub.subscriptionsByUpstream().get('b') ?? 0} queued=${hub.moves.queued} active=${hub.moves.active} window=${hub.moveWindow} retrying=${hub.orphanCounts.retrying} B_conns=${s?.connections ?? 0} busy=${c?.timedOutRequests} cost_disconnects=${c?.costDisconnects} peak_cost=${Math.round(c?.peakSessionCost ?? 0)}`,
+          );
+        }
         await sleep(50);
       }
     })();

@@ -137,4 +137,36 @@ describe('LineFramer', () => {
     assert.equal(f.pendingBytes, 2);
     assert.deepEqual(feed(f, '\n'), ['ab']);
   });
+
+  it('is idle between complete lines, and not while a line is partial or an oversize line is skipped', () => {
+    const f = new LineFramer(5);
+    assert.equal(f.idle, true);
+    assert.deepEqual(feed(f, 'ab\n'), ['ab']);
+    assert.equal(f.idle, true);
+    assert.deepEqual(feed(f, 'a\nb'), ['a']);
+    assert.equal(f.idle, false);
+    assert.deepEqual(feed(f, '\n'), ['b']);
+    assert.equal(f.idle, true);
+    assert.deepEqual(feed(f, '123456'), ['<oversize 6>']);
+    assert.equal(f.idle, false, 'skipping to the end of the oversize line');
+    assert.deepEqual(feed(f, '7\nok\n'), ['ok']);
+    assert.equal(f.idle, true);
+  });
+
+  it('a new framer per partial line frames as one kept for the whole stream', () => {
+    // What the raw transport does: it drops its framer whenever it is idle.
+    const text = 'one\ntw|o\r|\nthree-is-too-long|\nfour\n|fi|ve\n';
+    const chunks = text.split('|');
+    const kept = new LineFramer(8);
+    const expected = chunks.flatMap((c) => feed(kept, c));
+    let framer: LineFramer | null = null;
+    const got = chunks.flatMap((c) => {
+      const f: LineFramer = framer ?? new LineFramer(8);
+      const out = feed(f, c);
+      framer = f.idle ? null : f;
+      return out;
+    });
+    assert.deepEqual(got, expected);
+    assert.deepEqual(got, ['one', 'two', '<oversize 17>', 'four', 'five']);
+  });
 });

@@ -73,3 +73,13 @@ export function setLogLevel(logger: Logger, level: LogLevel): void {
 export function logLevelOf(logger: Logger): LogLevel {
   return thresholdOf(logger)?.name ?? (logger.level as LogLevel);
 }
+
+/**
+ * Whether a line at `level` would be written. Callers on hot or per-connection paths ask first,
+ * so a line that is not written costs no child logger and no object of fields.
+ */
+export function logEnabled(logger: Logger, level: Exclude<LogLevel, 'silent'>): boolean {
+  const threshold = thresholdOf(logger);
+  if (threshold === undefined) return logger.isLevelEnabled(level);
+  return pino.levels.values[level]! >= threshold.value;
+}

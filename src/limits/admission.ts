@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: MIT
 /** Session caps: in total and per subnet group, checked when a connection is accepted. */
 
+/** A group's open sessions, and its key as first seen: every session of the group shares that one string. */
+interface GroupCount {
+  readonly key: string;
+  n: number;
+}
+
 export class Admission {
   private total = 0;
-  private readonly perGroup = new Map<string, number>();
+  private readonly perGroup = new Map<string, GroupCount>();
 
   constructor(
     private maxSessions: number,
@@ -19,17 +25,26 @@ export class Admission {
   /** Takes a slot, or says why there is none. Uncapped groups (exempt clients) count only toward the total. */
   admit(group: string, capped = true): { ok: true } | { ok: false; reason: 'max_sessions' | 'max_sessions_per_group' } {
     if (this.total >= this.maxSessions) return { ok: false, reason: 'max_sessions' };
-    const n = this.perGroup.get(group) ?? 0;
-    if (capped && n >= this.maxPerGroup) return { ok: false, reason: 'max_sessions_per_group' };
+    const count = this.perGroup.get(group);
+    if (capped && (count?.n ?? 0) >= this.maxPerGroup) return { ok: false, reason: 'max_sessions_per_group' };
     this.total++;
-    this.perGroup.set(group, n + 1);
+    if (count) count.n++;
+    else this.perGroup.set(group, { key: group, n: 1 });
     return { ok: true };
   }
 
+  /**
+   * The key string the group's open sessions share (`group` itself when it has none): a session
+   * keeps this one rather than the equal string computed from its own address, one copy per group.
+   */
+  shared(group: string): string {
+    return this.perGroup.get(group)?.key ?? group;
+  }
+
   release(group: string): void {
-    const n = this.perGroup.get(group) ?? 0;
-    if (n <= 1) this.perGroup.delete(group);
-    else this.perGroup.set(group, n - 1);
+    const count = this.perGroup.get(group);
+    if (count && count.n > 1) count.n--;
+    else this.perGroup.delete(group);
     this.total = Math.max(0, this.total - 1);
   }
 

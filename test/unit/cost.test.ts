@@ -174,6 +174,23 @@ describe('Admission', () => {
     assert.deepEqual(a.admit('ops', false), { ok: false, reason: 'max_sessions' });
   });
 
+  it('gives the sessions of a group the key it first saw, while the group has sessions', () => {
+    const a = new Admission(10, 10);
+    const first = ['10.0.0.0', '24'].join('/');
+    assert.deepEqual(a.admit(first), { ok: true });
+    assert.deepEqual(a.admit('10.0.0.0/24'), { ok: true });
+    assert.equal(a.shared('10.0.0.0/24'), '10.0.0.0/24');
+    assert.equal(a.shared('10.9.0.0/24'), '10.9.0.0/24');
+    a.release('10.0.0.0/24');
+    a.release('10.0.0.0/24');
+    assert.equal(a.sessions, 0);
+    // The group is gone, and with it its count: the cap counts afresh.
+    const b = new Admission(10, 1);
+    assert.deepEqual(b.admit('g'), { ok: true });
+    b.release('g');
+    assert.deepEqual(b.admit('g'), { ok: true });
+  });
+
   it('never counts below zero on unbalanced releases', () => {
     const a = new Admission(1, 1);
     a.release('nobody');

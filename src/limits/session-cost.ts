@@ -11,8 +11,8 @@ import { baseCost, bytesCost, verdict, type CostOptions, type Verdict } from './
 export class SessionCost {
   /** Bytes already paid for by an up-front estimate; the real bytes consume this first. */
   private prepaidBytes = 0;
-  /** Throttled requests run one at a time: each waits for the previous one. */
-  private queue: Promise<void> = Promise.resolve();
+  /** Throttled requests run one at a time: each waits for the previous one. Null until one is throttled. */
+  private queue: Promise<void> | null = null;
   /** This session's own share, for metrics. */
   private own = 0;
 
@@ -57,11 +57,16 @@ export class SessionCost {
 
   /** Runs `work` after the delay, behind every other throttled request of this session. */
   throttle<T>(delayMs: number, work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => new Promise<void>((r) => setTimeout(r, delayMs))).then(work);
-    this.queue = run.then(
+    const run = (this.queue ?? Promise.resolve()).then(() => new Promise<void>((r) => setTimeout(r, delayMs))).then(work);
+    const tail = run.then(
       () => undefined,
       () => undefined,
     );
+    this.queue = tail;
+    // The last one done, the session holds no promise until it is throttled again.
+    void tail.then(() => {
+      if (this.queue === tail) this.queue = null;
+    });
     return run;
   }
 

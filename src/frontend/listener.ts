@@ -16,11 +16,11 @@ import tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
-import { LineFramer } from '../protocol/framing.js';
 import { inList } from '../config/cidr.js';
 import { parseListenerOptions, type ListenerOptions } from './listener-options.js';
 import { V2_MAX, parseProxyHeader, type ProxySource } from './proxy-protocol.js';
 import { Session, type SessionDeps } from './session.js';
+import { RawDoor } from './raw-connection.js';
 import type { Admission } from '../limits/admission.js';
 import type { CostOptions } from '../limits/cost.js';
 import { groupKey } from '../limits/groups.js';
@@ -64,10 +64,9 @@ export interface ListenerDeps extends SessionDeps {
   readonly unsent: UnsentBudget;
 }
 
-/** A session's seat: its group, its cost account, and the slot it holds until it closes. */
-interface Seat {
-  readonly cost: SessionCost;
-  release(): void;
+/** An open connection of either door, by its stream or WebSocket. */
+interface Open {
+  readonly session: Session;
 }
 
 export async function startListener(config: ListenerConfig, deps: ListenerDeps): Promise<Listener> {
@@ -77,8 +76,10 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
     ...(options.softLimit !== undefined ? { softLimit: options.softLimit } : {}),
     ...(options.hardLimit !== undefined ? { hardLimit: options.hardLimit } : {}),
   };
-  /** Takes a slot for a client, or refuses it (logged and counted). */
-  const seat = (peer: Peer): Seat | null => {
+  /** Gives a session's admission slot back, once, when its connection is gone. */
+  const release = (group: string): void => deps.admission.release(group);
+  /** Takes a slot for a client and opens its cost account, or refuses it (logged and counted). */
+  const seat = (peer: Peer): SessionCost | null => {
     // Read per connection: a reload may change the limits.
     const { limits } = deps.config;
     const group = groupKey(peer.address, { ipv4Prefix: limits.groupPrefixIpv4, ipv6Prefix: limits.groupPrefixIpv6 });
@@ -90,45 +91,46 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
       log.warn({ peer: `${peer.address}:${peer.port}`, group, reason: admitted.reason }, 'refused: too many sessions');
       return null;
     }
-    let released = false;
-    return {
-      cost: new SessionCost(group, exempt, deps.ledger, costOptions),
-      release: () => {
-        if (released) return;
-        released = true;
-        deps.admission.release(group);
-      },
-    };
+    return new SessionCost(deps.admission.shared(group), exempt, deps.ledger, costOptions);
   };
   const log = deps.logger.child({ listener: config.url });
   const credentials = options.cert && options.key ? new TlsCredentials(options.cert, options.key, log) : null;
   credentials?.watch();
-  const sessions = new Map<object, Session>();
+  /** Open connections: the raw door's by stream (its own map), the WebSocket door's by WebSocket. */
+  const wsOpen = new Map<object, Open>();
   const sockets = new Set<net.Socket>();
-  const ws = config.scheme === 'ws' || config.scheme === 'wss' ? webSocketDoor(config, options, deps, sessions, log) : null;
+  const ws = config.scheme === 'ws' || config.scheme === 'wss' ? webSocketDoor(config, options, deps, wsOpen, log) : null;
+  const rawDoor = ws ? null : new RawDoor(config, deps);
+  /** One close and one error listener per socket, shared by all: `this` is the socket. */
+  const onSocketClose = function (this: net.Socket): void {
+    sockets.delete(this);
+    rawDoor?.onClose.call(this);
+  };
+  // Reported through the session (raw door) or the door below; a socket without a session says nothing.
+  const onSocketError = rawDoor ? rawDoor.onError : ignore;
 
-  const onSocket = (raw: net.Socket): void => {
-    sockets.add(raw);
-    raw.on('close', () => sockets.delete(raw));
-    raw.on('error', () => undefined); // reported through the session or the door below
-    raw.setNoDelay(true);
-    const direct: Peer = { address: raw.remoteAddress ?? 'unknown', port: raw.remotePort ?? 0 };
+  const onSocket = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
+    socket.setNoDelay(true);
+    const direct: Peer = { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
     if (!options.proxyProtocol) {
-      openDoor(raw, Buffer.alloc(0), direct);
+      openDoor(socket, EMPTY, direct);
       return;
     }
     if (!inList(options.trusted, direct.address)) {
       deps.metrics.disconnects.inc({ reason: 'proxy_refused' });
       log.warn({ peer: `${direct.address}:${direct.port}`, trusted: options.trustedText }, 'refused: PROXY protocol connection from an untrusted address');
-      raw.destroy();
+      socket.destroy();
       return;
     }
-    readProxyHeader(raw).then(
-      ({ source, rest }) => openDoor(raw, rest, source ?? direct),
+    readProxyHeader(socket).then(
+      ({ source, rest }) => openDoor(socket, rest, source ?? direct),
       (err: Error) => {
         deps.metrics.disconnects.inc({ reason: 'proxy_refused' });
         log.warn({ peer: `${direct.address}:${direct.port}`, err: err.message }, 'refused: bad PROXY protocol header');
-        raw.destroy();
+        socket.destroy();
       },
     );
   };
@@ -173,15 +175,17 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
     });
   };
 
-  const seatAndServe = (raw: net.Socket, stream: Duplex, peer: Peer): void => {
-    const taken = seat(peer);
-    if (!taken) {
-      raw.destroy();
+  const seatAndServe = (socket: net.Socket, stream: Duplex, peer: Peer): void => {
+    const cost = seat(peer);
+    if (!cost) {
+      socket.destroy();
       return;
     }
-    raw.once('close', () => taken.release());
-    if (ws) ws.accept(stream, { ...peer, seat: taken });
-    else rawSession(stream, raw, { ...peer, seat: taken }, config, deps, sessions);
+    // A plain socket's connection gives its slot back itself, from the socket's one close listener.
+    const ownsSeat = rawDoor !== null && stream === socket;
+    if (!ownsSeat) socket.once('close', () => release(cost.group));
+    if (rawDoor) rawDoor.serve(stream, socket, peer.address, peer.port, cost, release, ownsSeat);
+    else ws!.accept(stream, { ...peer, cost });
   };
 
   const server = net.createServer(onSocket);
@@ -204,101 +208,31 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
       credentials?.close();
       return Promise.resolve();
     },
-    sessions: () => sessions.values(),
+    sessions: () => sessionsOf(rawDoor ? rawDoor.open : wsOpen),
     reloadTls: () => void credentials?.reload(),
     destroyAll: () => {
       // Answers gathered this turn (the last in-flight request of a shutdown) are written before the sockets go.
-      for (const session of sessions.values()) session.flushTurn();
+      for (const session of sessionsOf(rawDoor ? rawDoor.open : wsOpen)) session.flushTurn();
       for (const s of sockets) s.destroy();
     },
   };
 }
 
-/** Newline-delimited JSON-RPC on a raw (maybe TLS) stream. */
-function rawSession(stream: Duplex, raw: net.Socket, peer: SeatedPeer, config: ListenerConfig, deps: ListenerDeps, sessions: Map<object, Session>): void {
-  const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
-  const framer = new LineFramer(deps.config.limits.maxLineBytes);
-  const held = unsentHolder(() => (stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength), () => stream.destroy(), deps, log);
-  /** Reading stops while answers wait to be written or lines wait in the session; it resumes when neither does. */
-  let writeBlocked = false;
-  const resumeIfClear = (): void => {
-    if (!writeBlocked && !session.backlogged) stream.resume();
-  };
-  const session = new Session(
-    deps,
-    {
-      write: (out) => {
-        if (!stream.writable) {
-          out.clear();
-          return;
-        }
-        // What the client has not taken, and what this turn puts before its last answer (see bytesBeforeLast).
-        const unsent = (stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength) + out.bytesBeforeLast;
-        if (unsent > deps.config.limits.maxUnsentBytes) {
-          out.clear();
-          deps.metrics.disconnects.inc({ reason: 'slow_reader' });
-          log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
-          stream.destroy();
-          return;
-        }
-        // One write for the whole turn: one encode, one syscall, however many answers it holds.
-        if (!stream.write(out.takeFramed())) {
-          writeBlocked = true;
-          stream.pause();
-        }
-        deps.unsent.note(held, held.unsent());
-      },
-      close: (reason) => {
-        log.info({ reason }, 'closing connection');
-        stream.end();
-        // A client that never reads would keep the socket half-open forever.
-        setTimeout(() => stream.destroy(), 2000).unref();
-      },
-      pauseReading: () => stream.pause(),
-      resumeReading: resumeIfClear,
-    },
-    log,
-    { listener: config.url, sentBytes: deps.metrics.bytesSent.cell({ listener: config.url }), cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
-  );
-  sessions.set(stream, session);
-  deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
-  log.debug('connection opened');
-  stream.on('drain', () => {
-    writeBlocked = false;
-    deps.unsent.note(held, held.unsent());
-    resumeIfClear();
-  });
-  const received = deps.metrics.bytesReceived.cell({ listener: config.url });
-  stream.on('data', (chunk: Buffer) => {
-    // Every byte read is counted, also those of a line refused as oversize or not valid JSON.
-    received.inc(chunk.length);
-    for (const ev of framer.push(chunk)) {
-      if (ev.kind === 'oversize') {
-        session.rejectOversize(ev.bytes);
-        return;
-      }
-      session.receiveLine(ev.line);
-    }
-  });
-  stream.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
-  stream.on('close', () => {
-    deps.unsent.remove(held);
-    sessions.delete(stream);
-    deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
-    session.detach();
-    log.debug('connection closed');
-  });
-  // The socket was paused while a PROXY header was read; a 'data' listener alone does not restart it.
-  stream.resume();
+const EMPTY = Buffer.alloc(0);
+
+function ignore(): void {}
+
+function* sessionsOf(open: Map<object, Open>): Iterable<Session> {
+  for (const c of open.values()) yield c.session;
 }
 
-/** A session's place in the unsent-bytes budget of all sessions: how much it holds, and how it is cut. */
-function unsentHolder(unsent: () => number, drop: () => void, deps: ListenerDeps, log: Logger): UnsentHolder {
+/** A WebSocket session's place in the unsent-bytes budget of all sessions: how much it holds, and how it is cut. */
+function unsentHolder(unsent: () => number, drop: () => void, deps: ListenerDeps, log: () => Logger): UnsentHolder {
   return {
     unsent,
     cut: (totalBytes) => {
       deps.metrics.disconnects.inc({ reason: 'unsent_total' });
-      log.warn(
+      log().warn(
         { unsentBytes: unsent(), totalUnsentBytes: totalBytes, maxUnsentBytesTotal: deps.config.limits.maxUnsentBytesTotal },
         'unsent output of all sessions over max_unsent_bytes_total; disconnecting one of the largest holders',
       );
@@ -308,7 +242,7 @@ function unsentHolder(unsent: () => number, drop: () => void, deps: ListenerDeps
 }
 
 interface SeatedPeer extends Peer {
-  readonly seat: Seat;
+  readonly cost: SessionCost;
 }
 
 interface WebSocketDoor {
@@ -316,7 +250,7 @@ interface WebSocketDoor {
 }
 
 /** HTTP upgrade to WebSocket on the stream; one JSON-RPC message (or batch) per text frame. */
-function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: ListenerDeps, sessions: Map<object, Session>, log: Logger): WebSocketDoor {
+function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: ListenerDeps, sessions: Map<object, Open>, log: Logger): WebSocketDoor {
   const peers = new WeakMap<object, SeatedPeer>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.limits.maxLineBytes, perMessageDeflate: false });
   const httpServer = http.createServer((_req, res) => {
@@ -365,12 +299,13 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: L
   };
 }
 
-function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps: ListenerDeps, sessions: Map<object, Session>): void {
-  const log = deps.logger.child({ peer: `${peer.address}:${peer.port}`, listener: config.url });
+function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps: ListenerDeps, sessions: Map<object, Open>): void {
+  // The session's logger, made on its first line.
+  const log = (): Logger => session.log;
   // Shared by every session of the listener (bound once, looked up here per connection, not per message).
   const received = deps.metrics.bytesReceived.cell({ listener: config.url });
   const held = unsentHolder(() => ws.bufferedAmount, () => ws.terminate(), deps, log);
-  const session = new Session(
+  const session: Session = new Session(
     deps,
     {
       write: (out) => {
@@ -383,7 +318,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
         if (unsent > maxUnsent) {
           out.clear();
           deps.metrics.disconnects.inc({ reason: 'slow_reader' });
-          log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
+          session.log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
           ws.terminate();
           return;
         }
@@ -398,7 +333,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
         deps.unsent.note(held, held.unsent());
       },
       close: (reason) => {
-        log.info({ reason }, 'closing connection');
+        if (session.logs('info')) session.log.info({ reason }, 'closing connection');
         ws.close(1000, reason.slice(0, 100));
         setTimeout(() => ws.terminate(), 2000).unref();
       },
@@ -407,16 +342,15 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
         if (ws.isPaused && ws.bufferedAmount <= deps.config.limits.maxUnsentBytes / 4) ws.resume();
       },
     },
-    log,
-    { listener: config.url, sentBytes: deps.metrics.bytesSent.cell({ listener: config.url }), cost: peer.seat.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
+    { listener: config.url, sentBytes: deps.metrics.bytesSent.cell({ listener: config.url }), cost: peer.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
   );
-  sessions.set(ws, session);
+  sessions.set(ws, { session });
   deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
-  log.debug('websocket opened');
+  if (session.logs('debug')) session.log.debug('websocket opened');
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
     received.inc(Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
     if (isBinary) {
-      log.info('binary WebSocket frame; closing');
+      if (session.logs('info')) session.log.info('binary WebSocket frame; closing');
       ws.close(WS_UNSUPPORTED_DATA, 'send JSON-RPC as text frames');
       return;
     }
@@ -431,7 +365,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
       start = end + 1;
     }
   });
-  ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
+  ws.on('error', (err) => session.logs('debug') && session.log.debug({ err: err.message }, 'websocket error'));
   ws.on('close', (code: number) => {
     deps.unsent.remove(held);
     // 1009: a frame over max_line_bytes, refused by ws itself.
@@ -442,7 +376,7 @@ function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps
     sessions.delete(ws);
     deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
     session.detach();
-    log.debug('websocket closed');
+    if (session.logs('debug')) session.log.debug('websocket closed');
   });
 }
 

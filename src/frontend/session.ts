@@ -9,7 +9,7 @@ import type { GatewayConfig } from '../config/types.js';
 import { ResponseBudget } from '../limits/answer-sizes.js';
 import { RequestSlots } from '../limits/request-slots.js';
 import type { SessionCost } from '../limits/session-cost.js';
-import type { Logger } from '../observability/logger.js';
+import { logEnabled, type Logger } from '../observability/logger.js';
 import type { CounterCell } from '../observability/batched-metrics.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import {
@@ -43,6 +43,10 @@ const CANONICAL = '1.6';
 const PASS_ON = { raw: true } as const;
 /** Versions that may be negotiated after other messages: from 1.6 server.version must come first. */
 const LATE_NEGOTIABLE = GATEWAY_VERSIONS.filter((v) => versionLess(v, '1.6'));
+/** What a session with no scripthash subscription hands the hub when it leaves. */
+const NO_SCRIPTHASHES: readonly string[] = Object.freeze([]);
+/** Longer client names are cut to this many characters (and copied, see ownCopy). */
+const MAX_CLIENT_NAME = 100;
 
 export interface SessionDeps {
   readonly config: GatewayConfig;
@@ -57,7 +61,10 @@ export interface SessionDeps {
   readonly peers?: LocalPeers | null;
 }
 
-/** What a session knows of where it came from. */
+/**
+ * What a session knows of where it came from. A transport may be its own
+ * context (one object per connection rather than two).
+ */
 export interface SessionContext {
   /** The listener's URL, for metrics labels. */
   readonly listener: string;
@@ -65,7 +72,7 @@ export interface SessionContext {
   readonly sentBytes: CounterCell;
   /** This session's account in the cost model. */
   readonly cost: SessionCost;
-  /** The client's address:port, for the admin API's session list. */
+  /** The client's address:port, for the admin API's session list and the session's log lines. */
   readonly peer?: string;
   /** The client's address (after a PROXY header, the real client's): add_peer checks it, Tor is told by it. */
   readonly remoteAddress?: string;
@@ -125,22 +132,30 @@ export class Session implements Subscriber, Flushable {
   /** Set when the session is ending: no new requests are read. */
   private closing = false;
   private inFlight = 0;
+  /*
+   * What follows is made on first use and let go once empty: a session that
+   * only negotiated and went quiet holds none of it (docs/limits.md, "Memory
+   * per session").
+   */
   /** Lines received while MAX_LINES_IN_FLIGHT were being worked on, or while requests waited for a slot, in order. */
-  private readonly backlog: Buffer[] = [];
-  /** Requests (batch items one by one) in the works, capped (request-slots.ts); made on first use. */
+  private backlog: Buffer[] | null = null;
+  /** Requests (batch items one by one) in the works, capped (request-slots.ts); dropped when none is. */
   private slots: RequestSlots | null = null;
-  private idleWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] | null = null;
   /** The form headers notifications take, once subscribed. */
   private headersForm: HeadersForm | null = null;
   private lastHeader: string | null = null;
   /** 1.0's numblocks.subscribe: the height last announced, once subscribed. */
   private lastHeight: number | null = null;
-  /** Scripthash -> the status this session was last told. */
-  private readonly statuses = new Map<string, string | null>();
+  /** Scripthash -> the status this session was last told; null until the first subscription. */
+  private statuses: Map<string, string | null> | null = null;
   /** Scripthash -> how the session subscribed to it: null for the scripthash itself, or the address it named. */
-  private readonly aliases = new Map<string, Set<string | null>>();
+  private aliases: Map<string, Set<string | null>> | null = null;
+  /** The session's logger, made on its first line (a child logger and its bindings are a few hundred bytes). */
+  private logger: Logger | null = null;
   private lastActivity = Date.now();
-  readonly id = String(nextSessionId++);
+  /** A number, not a string, until the admin API asks. */
+  private readonly seq = nextSessionId++;
   private readonly startedAt = Date.now();
   private bytesIn = 0;
   private bytesOut = 0;
@@ -157,9 +172,23 @@ export class Session implements Subscriber, Flushable {
   constructor(
     private readonly deps: SessionDeps,
     private readonly transport: SessionTransport,
-    readonly log: Logger,
     private readonly context: SessionContext,
   ) {}
+
+  /** Session ids are unique within the process (the cluster admin API prefixes the worker). */
+  get id(): string {
+    return String(this.seq);
+  }
+
+  /** The session's logger: the root's child naming the peer and the listener. */
+  get log(): Logger {
+    return (this.logger ??= this.deps.logger.child({ peer: this.context.peer, listener: this.context.listener }));
+  }
+
+  /** Whether a line at `level` would be written: ask before building it, so a line not written makes no logger. */
+  logs(level: 'debug' | 'info'): boolean {
+    return logEnabled(this.deps.logger, level);
+  }
 
   get cost(): SessionCost {
     return this.context.cost;
@@ -175,7 +204,7 @@ export class Session implements Subscriber, Flushable {
       ageMs: now - this.startedAt,
       cost: Math.round(this.context.cost.ownCost * 100) / 100,
       groupCost: Math.round(this.context.cost.current() * 100) / 100,
-      subscriptions: this.statuses.size + (this.headersForm !== null || this.lastHeight !== null ? 1 : 0),
+      subscriptions: (this.statuses?.size ?? 0) + (this.headersForm !== null || this.lastHeight !== null ? 1 : 0),
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
     };
@@ -184,7 +213,7 @@ export class Session implements Subscriber, Flushable {
   /** The operator's disconnect (POST /sessions/ID/disconnect): what is in flight is answered first. */
   disconnect(maxWaitMs: number): Promise<void> {
     this.deps.metrics.disconnects.inc({ reason: 'admin' });
-    this.log.info('disconnected by the operator');
+    if (this.logs('info')) this.log.info('disconnected by the operator');
     return this.closeGracefully('disconnected by the operator', maxWaitMs);
   }
 
@@ -193,7 +222,7 @@ export class Session implements Subscriber, Flushable {
    * what it sent: a wallet that pipelined a thousand requests waits for answers, not idles.
    */
   idleFor(now: number): number {
-    if (this.inFlight > 0 || this.backlog.length > 0) return 0;
+    if (this.inFlight > 0 || this.backlog !== null) return 0;
     return now - this.lastActivity;
   }
 
@@ -201,7 +230,7 @@ export class Session implements Subscriber, Flushable {
   closeIdle(): void {
     if (this.closed || this.closing) return;
     this.deps.metrics.disconnects.inc({ reason: 'idle' });
-    this.log.info({ idleMs: Date.now() - this.lastActivity }, 'idle timeout');
+    if (this.logs('info')) this.log.info({ idleMs: Date.now() - this.lastActivity }, 'idle timeout');
     this.end('idle timeout');
   }
 
@@ -216,20 +245,20 @@ export class Session implements Subscriber, Flushable {
   /** Resolves once no request is being worked on. */
   idle(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve));
   }
 
   /** Whether lines are waiting to be worked on; the transport reads no more until they are taken. */
   get backlogged(): boolean {
-    return this.backlog.length > 0;
+    return this.backlog !== null;
   }
 
   /** Handles one complete line from the wire. */
   receiveLine(line: Buffer): void {
     if (this.closed || this.closing) return;
     this.lastActivity = Date.now();
-    if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlog.length > 0 || (this.slots?.waiting ?? 0) > 0) {
-      this.backlog.push(line);
+    if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlog !== null || (this.slots?.waiting ?? 0) > 0) {
+      (this.backlog ??= []).push(line);
       this.transport.pauseReading?.();
       return;
     }
@@ -297,9 +326,9 @@ export class Session implements Subscriber, Flushable {
     if (this.closed) return;
     this.closed = true;
     this.output = null;
-    this.deps.hub.removeSubscriber(this, this.statuses.keys());
-    this.statuses.clear();
-    this.aliases.clear();
+    this.deps.hub.removeSubscriber(this, this.statuses?.keys() ?? NO_SCRIPTHASHES);
+    this.statuses = null;
+    this.aliases = null;
   }
 
   notifyHeaders(tip: HeaderTip): void {
@@ -315,9 +344,10 @@ export class Session implements Subscriber, Flushable {
   }
 
   notifyScripthash(scripthash: string, status: string | null): void {
-    if (this.closed || !this.statuses.has(scripthash) || this.statuses.get(scripthash) === status) return;
-    this.statuses.set(scripthash, status);
-    for (const alias of this.aliases.get(scripthash) ?? []) {
+    const statuses = this.statuses;
+    if (this.closed || statuses === null || !statuses.has(scripthash) || statuses.get(scripthash) === status) return;
+    statuses.set(scripthash, status);
+    for (const alias of this.aliases?.get(scripthash) ?? []) {
       if (alias === null) this.notify('blockchain.scripthash.subscribe', [scripthash, status]);
       else this.notify('blockchain.address.subscribe', [alias, status]);
     }
@@ -330,20 +360,32 @@ export class Session implements Subscriber, Flushable {
       .finally(() => {
         this.inFlight--;
         this.takeBacklog();
-        if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+        if (this.inFlight > 0) return;
+        // Every request of every line has left its slot by now; a quiet session keeps no slots.
+        if (this.slots !== null && this.slots.busy === 0 && this.slots.waiting === 0) this.slots = null;
+        const waiters = this.idleWaiters;
+        this.idleWaiters = null;
+        if (waiters !== null) for (const w of waiters) w();
       });
+  }
+
+  /** The session's request slots; made here, not in handleItem, so its callback holds no request. */
+  private requestSlots(): RequestSlots {
+    return (this.slots ??= new RequestSlots(undefined, () => this.takeBacklog()));
   }
 
   /** Works on waiting lines while there is room, and lets the transport read again once none wait. */
   private takeBacklog(): void {
-    if (this.backlog.length === 0) return;
+    const backlog = this.backlog;
+    if (backlog === null) return;
     if (this.closed || this.closing) {
-      this.backlog.length = 0;
+      this.backlog = null;
       return;
     }
-    while (this.backlog.length > 0 && this.inFlight < MAX_LINES_IN_FLIGHT && (this.slots?.waiting ?? 0) === 0 && !this.closing) this.processLine(this.backlog.shift()!);
-    if (this.closing) this.backlog.length = 0;
-    if (this.backlog.length === 0) this.transport.resumeReading?.();
+    while (backlog.length > 0 && this.inFlight < MAX_LINES_IN_FLIGHT && (this.slots?.waiting ?? 0) === 0 && !this.closing) this.processLine(backlog.shift()!);
+    // processLine never adds to the backlog (receiveLine does), so this is still the session's.
+    if (this.closing || backlog.length === 0) this.backlog = null;
+    if (this.backlog === null) this.transport.resumeReading?.();
   }
 
   /**
@@ -353,7 +395,7 @@ export class Session implements Subscriber, Flushable {
   private refused(outcome: 'invalid_json' | 'batch_too_large' | 'oversize', error: RpcError): void {
     this.deps.metrics.frames[outcome].inc();
     this.deps.metrics.requestCells(INVALID_METHOD_LABEL).result(error.code).inc();
-    this.log.debug({ outcome, err: error.message }, 'request refused');
+    if (this.logs('debug')) this.log.debug({ outcome, err: error.message }, 'request refused');
   }
 
   private async handleItem(item: IncomingItem, budget: ResponseBudget): Promise<Response | null> {
@@ -373,8 +415,7 @@ export class Session implements Subscriber, Flushable {
     const started = performance.now();
     try {
       // Lines waiting behind requests that wait for a slot are taken once the last of those has one.
-      this.slots ??= new RequestSlots(undefined, () => this.takeBacklog());
-      const result = await this.slots.run(() => (this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : this.admitAndCall(item.method, item.params, budget)));
+      const result = await this.requestSlots().run(() => (this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : this.admitAndCall(item.method, item.params, budget)));
       cells.duration.observe((performance.now() - started) / 1000);
       cells.ok.inc();
       // The response object: the encoder's input, one per answer.
@@ -436,7 +477,7 @@ export class Session implements Subscriber, Flushable {
   private async call(method: string, params: Params): Promise<unknown> {
     if (this.version === null && method !== 'server.version') {
       this.version = DEFAULT_VERSION;
-      this.log.debug({ method }, 'first message is not server.version; speaking protocol 1.4');
+      if (this.logs('debug')) this.log.debug({ method }, 'first message is not server.version; speaking protocol 1.4');
     }
     const spec = lookupMethod(method, this.version ?? GATEWAY_VERSIONS[GATEWAY_VERSIONS.length - 1]!);
     if (!spec) throw new RpcError(ErrorCode.METHOD_NOT_FOUND, `unknown method "${method.length > 100 ? `${method.slice(0, 100)}…` : method}"`);
@@ -544,54 +585,58 @@ export class Session implements Subscriber, Flushable {
   /** Subscribes this session to a scripthash, named directly (alias null) or through an address. */
   private async subscribe(scripthash: string, alias: string | null, deadline: number): Promise<string | null> {
     if (this.closed) throw new RpcError(ErrorCode.UNAVAILABLE, 'session closed');
-    let names = this.aliases.get(scripthash);
+    let names = this.aliases?.get(scripthash);
     const fresh = !names;
     const max = this.deps.config.limits.maxSubscriptionsPerSession;
-    if (fresh && this.aliases.size >= max) {
+    if (fresh && (this.aliases?.size ?? 0) >= max) {
       throw new RpcError(4, `subscription limit reached (${max} per session)`);
     }
     if (!names) {
       names = new Set();
-      this.aliases.set(scripthash, names);
-      this.statuses.set(scripthash, null);
+      (this.aliases ??= new Map()).set(scripthash, names);
+      (this.statuses ??= new Map()).set(scripthash, null);
     }
     names.add(alias);
     try {
       const status = await this.deps.hub.subscribeScripthash(this, scripthash, deadline);
       // Left or unsubscribed while it was in flight: the hub already forgot this session.
-      if (!this.closed && this.aliases.get(scripthash) === names) this.statuses.set(scripthash, status);
+      if (!this.closed && this.aliases?.get(scripthash) === names) this.statuses?.set(scripthash, status);
       return status;
     } catch (err) {
       names.delete(alias);
-      if (fresh || names.size === 0) {
-        this.aliases.delete(scripthash);
-        this.statuses.delete(scripthash);
-      }
+      if (fresh || names.size === 0) this.forget(scripthash);
       // The hub's upstream errors come back in the same wording as forwarded ones ("history too large").
       throw err instanceof RpcError ? normalizeUpstreamError('blockchain.scripthash.subscribe', err) : err;
     }
   }
 
   private unsubscribe(scripthash: string): boolean {
-    const names = this.aliases.get(scripthash);
+    const names = this.aliases?.get(scripthash);
     if (!names?.delete(null)) return false;
     if (names.size === 0) {
-      this.aliases.delete(scripthash);
-      this.statuses.delete(scripthash);
+      this.forget(scripthash);
       this.deps.hub.unsubscribeScripthash(this, scripthash);
     }
     return true;
   }
 
+  /** Drops a scripthash from this session's maps, and the maps once empty. */
+  private forget(scripthash: string): void {
+    this.aliases?.delete(scripthash);
+    this.statuses?.delete(scripthash);
+    if (this.aliases?.size === 0) this.aliases = null;
+    if (this.statuses?.size === 0) this.statuses = null;
+  }
+
   private serverVersion(args: unknown[]): unknown {
     if (this.versionSent) throw new RpcError(ErrorCode.BAD_REQUEST, 'server.version already sent');
     this.versionSent = true;
-    this.clientName = String(args[0] ?? '').slice(0, 100);
+    this.clientName = ownCopy(String(args[0] ?? ''), MAX_CLIENT_NAME);
     const range = parseClientRange(args[1]);
     const late = this.version !== null;
     const outcome = typeof range === 'string' ? { ok: false as const, reason: range } : negotiate(range, late ? LATE_NEGOTIABLE : GATEWAY_VERSIONS);
     if (!outcome.ok) {
-      this.log.info({ client: this.clientName, asked: args[1], reason: outcome.reason }, 'version negotiation failed');
+      if (this.logs('info')) this.log.info({ client: this.clientName, asked: args[1], reason: outcome.reason }, 'version negotiation failed');
       // Reply first, then close once the reply is out, as the spec asks.
       // Nothing read after the refusal is answered: there is no version to answer it in.
       this.closing = true;
@@ -600,7 +645,7 @@ export class Session implements Subscriber, Flushable {
       throw new RpcError(ErrorCode.BAD_REQUEST, `unsupported protocol version: ${JSON.stringify(args[1] ?? null)}`);
     }
     this.version = outcome.version;
-    this.log.debug({ client: this.clientName, version: this.version }, 'version negotiated');
+    if (this.logs('debug')) this.log.debug({ client: this.clientName, version: this.version }, 'version negotiated');
     // 1.0 answered with the server's name alone.
     return versionLess(this.version, '1.1') ? SERVER_SOFTWARE : [SERVER_SOFTWARE, this.version];
   }
@@ -683,6 +728,14 @@ const INVALID_METHOD_LABEL = '(invalid)';
 
 function lookupMethodName(method: string): string {
   return METHOD_NAMES.has(method) ? method : 'other';
+}
+
+/**
+ * The first `max` characters of `s`, in a string of their own: V8's slice of a long string is a
+ * view that keeps the whole of it, and a session keeps its client name for as long as it lives.
+ */
+function ownCopy(s: string, max: number): string {
+  return s.length <= max ? s : Buffer.from(s.slice(0, max), 'utf16le').toString('utf16le');
 }
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {

@@ -13,7 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { ListenerConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { inList } from '../config/cidr.js';
@@ -21,18 +21,17 @@ import { parseListenerOptions, type ListenerOptions } from './listener-options.j
 import { V2_MAX, parseProxyHeader, type ProxySource } from './proxy-protocol.js';
 import { Session, type SessionDeps } from './session.js';
 import { RawDoor } from './raw-connection.js';
+import { WsConnections } from './ws-connection.js';
 import type { Admission } from '../limits/admission.js';
 import type { CostOptions } from '../limits/cost.js';
 import { groupKey } from '../limits/groups.js';
 import type { CostLedger } from '../limits/ledger.js';
 import { SessionCost } from '../limits/session-cost.js';
-import type { UnsentBudget, UnsentHolder } from '../limits/unsent-budget.js';
+import type { UnsentBudget } from '../limits/unsent-budget.js';
 import { TlsCredentials } from './tls-credentials.js';
 
 /** How long a trusted balancer gets to send its PROXY header. */
 const PROXY_HEADER_TIMEOUT_MS = 5000;
-/** WebSocket close code for data we do not accept (RFC 6455 1003). */
-const WS_UNSUPPORTED_DATA = 1003;
 
 export interface Listener {
   readonly config: ListenerConfig;
@@ -96,10 +95,8 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
   const log = deps.logger.child({ listener: config.url });
   const credentials = options.cert && options.key ? new TlsCredentials(options.cert, options.key, log) : null;
   credentials?.watch();
-  /** Open connections: the raw door's by stream (its own map), the WebSocket door's by WebSocket. */
-  const wsOpen = new Map<object, Open>();
   const sockets = new Set<net.Socket>();
-  const ws = config.scheme === 'ws' || config.scheme === 'wss' ? webSocketDoor(config, options, deps, wsOpen, log) : null;
+  const ws = config.scheme === 'ws' || config.scheme === 'wss' ? webSocketDoor(config, options, deps, log) : null;
   const rawDoor = ws ? null : new RawDoor(config, deps);
   /** One close and one error listener per socket, shared by all: `this` is the socket. */
   const onSocketClose = function (this: net.Socket): void {
@@ -208,11 +205,11 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
       credentials?.close();
       return Promise.resolve();
     },
-    sessions: () => sessionsOf(rawDoor ? rawDoor.open : wsOpen),
+    sessions: () => sessionsOf(rawDoor ? rawDoor.open : ws!.open),
     reloadTls: () => void credentials?.reload(),
     destroyAll: () => {
       // Answers gathered this turn (the last in-flight request of a shutdown) are written before the sockets go.
-      for (const session of sessionsOf(rawDoor ? rawDoor.open : wsOpen)) session.flushTurn();
+      for (const session of sessionsOf(rawDoor ? rawDoor.open : ws!.open)) session.flushTurn();
       for (const s of sockets) s.destroy();
     },
   };
@@ -226,46 +223,43 @@ function* sessionsOf(open: Map<object, Open>): Iterable<Session> {
   for (const c of open.values()) yield c.session;
 }
 
-/** A WebSocket session's place in the unsent-bytes budget of all sessions: how much it holds, and how it is cut. */
-function unsentHolder(unsent: () => number, drop: () => void, deps: ListenerDeps, log: () => Logger): UnsentHolder {
-  return {
-    unsent,
-    cut: (totalBytes) => {
-      deps.metrics.disconnects.inc({ reason: 'unsent_total' });
-      log().warn(
-        { unsentBytes: unsent(), totalUnsentBytes: totalBytes, maxUnsentBytesTotal: deps.config.limits.maxUnsentBytesTotal },
-        'unsent output of all sessions over max_unsent_bytes_total; disconnecting one of the largest holders',
-      );
-      drop();
-    },
-  };
-}
-
 interface SeatedPeer extends Peer {
   readonly cost: SessionCost;
 }
 
 interface WebSocketDoor {
+  /** Open connections after their upgrade. */
+  readonly open: Map<object, Open>;
   accept(stream: Duplex, peer: SeatedPeer): void;
 }
 
-/** HTTP upgrade to WebSocket on the stream; one JSON-RPC message (or batch) per text frame. */
-function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: ListenerDeps, sessions: Map<object, Open>, log: Logger): WebSocketDoor {
-  const peers = new WeakMap<object, SeatedPeer>();
+/** A connection whose HTTP upgrade has not happened yet: who it is, and the timer that ends it if it never does. */
+interface AwaitingUpgrade {
+  readonly peer: SeatedPeer;
+  readonly timer: NodeJS.Timeout;
+  readonly onClose: () => void;
+}
+
+/** HTTP upgrade to WebSocket on the stream; one JSON-RPC message (or batch) per text frame (ws-connection.ts). */
+function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: ListenerDeps, log: Logger): WebSocketDoor {
+  const connections = new WsConnections(config, deps);
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.limits.maxLineBytes, perMessageDeflate: false });
   const httpServer = http.createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('This is an Electrum WebSocket endpoint.\n');
   });
   httpServer.on('clientError', (_err, socket) => socket.destroy());
-  /** Connections whose upgrade has not happened yet, with the timer that ends them if it never does. */
-  const awaitingUpgrade = new WeakMap<object, NodeJS.Timeout>();
+  const awaiting = new WeakMap<object, AwaitingUpgrade>();
   httpServer.on('upgrade', (req, socket, head) => {
-    clearTimeout(awaitingUpgrade.get(socket));
-    const peer = peers.get(socket);
-    if (!peer) {
+    const waiting = awaiting.get(socket);
+    if (!waiting) {
       socket.destroy();
       return;
     }
+    // Upgraded or refused, the connection is done waiting: nothing of its wait is kept.
+    awaiting.delete(socket);
+    clearTimeout(waiting.timer);
+    socket.off('close', waiting.onClose);
+    const { peer } = waiting;
     const path = (req.url ?? '/').split('?')[0];
     if (path !== config.path) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
@@ -279,11 +273,11 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: L
     }
     // Read per upgrade: a reload may change limits.max_line_bytes.
     wss.options.maxPayload = deps.config.limits.maxLineBytes;
-    wss.handleUpgrade(req, socket, head, (ws) => wsSession(ws, peer, config, deps, sessions));
+    wss.handleUpgrade(req, socket, head, (ws) => connections.serve(ws, peer.address, peer.port, peer.cost));
   });
   return {
+    open: connections.open,
     accept: (stream, peer) => {
-      peers.set(stream, peer);
       // Until the upgrade there is no session for the idle sweep to see, yet the seat is held:
       // a client trickling its HTTP request (slowloris) gets as long as an idle session, no more.
       const timer = setTimeout(() => {
@@ -292,92 +286,12 @@ function webSocketDoor(config: ListenerConfig, options: ListenerOptions, deps: L
         stream.destroy();
       }, deps.config.limits.idleTimeoutMs);
       timer.unref();
-      awaitingUpgrade.set(stream, timer);
-      stream.once('close', () => clearTimeout(timer));
+      const onClose = (): void => clearTimeout(timer);
+      awaiting.set(stream, { peer, timer, onClose });
+      stream.once('close', onClose);
       httpServer.emit('connection', stream);
     },
   };
-}
-
-function wsSession(ws: WebSocket, peer: SeatedPeer, config: ListenerConfig, deps: ListenerDeps, sessions: Map<object, Open>): void {
-  // The session's logger, made on its first line.
-  const log = (): Logger => session.log;
-  // Shared by every session of the listener (bound once, looked up here per connection, not per message).
-  const received = deps.metrics.bytesReceived.cell({ listener: config.url });
-  const held = unsentHolder(() => ws.bufferedAmount, () => ws.terminate(), deps, log);
-  const session: Session = new Session(
-    deps,
-    {
-      write: (out) => {
-        if (ws.readyState !== ws.OPEN) {
-          out.clear();
-          return;
-        }
-        const maxUnsent = deps.config.limits.maxUnsentBytes;
-        const unsent = ws.bufferedAmount + out.bytesBeforeLast;
-        if (unsent > maxUnsent) {
-          out.clear();
-          deps.metrics.disconnects.inc({ reason: 'slow_reader' });
-          session.log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
-          ws.terminate();
-          return;
-        }
-        const resume = (): void => {
-          deps.unsent.note(held, held.unsent());
-          if (ws.isPaused && ws.bufferedAmount < maxUnsent / 8 && !session.backlogged) ws.resume();
-        };
-        // One text frame per message (the WebSocket rule), sent together at the end of the turn.
-        const messages = out.takeMessages();
-        messages.forEach((m, i) => ws.send(m, { binary: false }, i === messages.length - 1 ? resume : undefined));
-        if (ws.bufferedAmount > maxUnsent / 4) ws.pause();
-        deps.unsent.note(held, held.unsent());
-      },
-      close: (reason) => {
-        if (session.logs('info')) session.log.info({ reason }, 'closing connection');
-        ws.close(1000, reason.slice(0, 100));
-        setTimeout(() => ws.terminate(), 2000).unref();
-      },
-      pauseReading: () => ws.pause(),
-      resumeReading: () => {
-        if (ws.isPaused && ws.bufferedAmount <= deps.config.limits.maxUnsentBytes / 4) ws.resume();
-      },
-    },
-    { listener: config.url, sentBytes: deps.metrics.bytesSent.cell({ listener: config.url }), cost: peer.cost, peer: `${peer.address}:${peer.port}`, remoteAddress: peer.address },
-  );
-  sessions.set(ws, { session });
-  deps.metrics.sessions.inc({ listener: config.url, transport: config.scheme });
-  if (session.logs('debug')) session.log.debug('websocket opened');
-  ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-    received.inc(Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
-    if (isBinary) {
-      if (session.logs('info')) session.log.info('binary WebSocket frame; closing');
-      ws.close(WS_UNSUPPORTED_DATA, 'send JSON-RPC as text frames');
-      return;
-    }
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    // One JSON value per frame is the rule; some clients add "\n" or send several lines. Accept both.
-    let start = 0;
-    while (start < buf.length) {
-      let end = buf.indexOf(0x0a, start);
-      if (end === -1) end = buf.length;
-      const piece = buf.subarray(start, end);
-      if (piece.toString('utf8').trim().length > 0) session.receiveLine(piece);
-      start = end + 1;
-    }
-  });
-  ws.on('error', (err) => session.logs('debug') && session.log.debug({ err: err.message }, 'websocket error'));
-  ws.on('close', (code: number) => {
-    deps.unsent.remove(held);
-    // 1009: a frame over max_line_bytes, refused by ws itself.
-    if (code === 1009) {
-      deps.metrics.disconnects.inc({ reason: 'oversize' });
-      deps.metrics.frames.oversize.inc();
-    }
-    sessions.delete(ws);
-    deps.metrics.sessions.dec({ listener: config.url, transport: config.scheme });
-    session.detach();
-    if (session.logs('debug')) session.log.debug('websocket closed');
-  });
 }
 
 /** Reads a PROXY v1/v2 header; resolves with the real source and any bytes read past it. */

@@ -27,8 +27,8 @@ export interface TargetCheck {
   readonly goal: string;
   /** What was measured, in words and numbers. */
   readonly measured: string;
-  /** null when the run needed for it did not happen. */
-  readonly met: boolean | null;
+  /** null when the run needed for it did not happen; 'measured' for a figure reported without a threshold. */
+  readonly met: boolean | null | 'measured';
   /** Scenario whose profile explains a miss (throughput targets only). */
   readonly profileScenario?: string;
 }
@@ -81,62 +81,130 @@ const ratio = (a: number, b: number): string => (b > 0 ? `${fmt(a / b, 2)}×` : 
 const mb = (kb: number): string => fmt(kb / 1024, 1);
 const pct = (cpuMs: number, wallMs: number): number => Math.round((cpuMs / Math.max(1, wallMs)) * 100);
 
+/** A target's verdict as the tables print it. */
+export function verdict(t: TargetCheck): 'met' | 'not met' | 'not run' | 'measured' {
+  if (t.met === null) return 'not run';
+  if (t.met === 'measured') return 'measured';
+  return t.met ? 'met' : 'not met';
+}
+
+const rps = (r: EntryRun | undefined): number => r?.measured?.requestsPerSec ?? 0;
+
+/** A throughput ratio target: the gateway run over a baseline run of the same entry, at least `min`. */
+function ratioTarget(
+  runs: readonly EntryRun[],
+  id: string,
+  goal: string,
+  entry: string,
+  target: string,
+  base: string,
+  min: number,
+): TargetCheck {
+  const a = find(runs, entry, target);
+  const b = find(runs, entry, base);
+  const ok = a?.measured && b?.measured && rps(b) > 0;
+  return {
+    id,
+    goal,
+    measured: ok ? `${ratio(rps(a), rps(b))} (${fmt(rps(a))} vs ${fmt(rps(b))} req/s)` : 'not run',
+    met: ok ? rps(a) >= min * rps(b) : null,
+    profileScenario: entry,
+  };
+}
+
+/**
+ * The targets of issue 12's acceptance table, one row each, from the runs of
+ * one benchmark (ratios are taken within the run, never across runs).
+ */
 export function checkTargets(runs: readonly EntryRun[]): TargetCheck[] {
-  const out: TargetCheck[] = [];
-  const hot = find(runs, 'headers-hot', 'gateway-w1');
-  const hot2 = find(runs, 'headers-hot', 'gateway-w2');
-  const echo = find(runs, 'headers-hot', 'echo');
-  const simHot = find(runs, 'headers-hot', 'sim');
-  const rps = (r: EntryRun | undefined): number => r?.measured?.requestsPerSec ?? 0;
-  const also2 = (r: EntryRun | undefined, base: EntryRun | undefined): string =>
-    r && base ? `; 2 workers ${ratio(rps(r), rps(base))}` : '';
-  out.push({
-    id: 'cache-hit-vs-echo',
-    goal: 'cache-hit throughput (headers-hot) ≥ 0.5× the echo server',
-    measured: hot && echo ? `${ratio(rps(hot), rps(echo))} (${fmt(rps(hot))} vs ${fmt(rps(echo))} req/s${also2(hot2, echo)})` : 'not run',
-    met: hot && echo ? rps(hot) >= 0.5 * rps(echo) : null,
-    profileScenario: 'headers-hot',
-  });
-  out.push({
-    id: 'cache-hit-vs-upstream',
-    goal: 'cache-hit throughput (headers-hot) ≥ 10× the upstream direct',
-    measured: hot && simHot ? `${ratio(rps(hot), rps(simHot))} (${fmt(rps(hot))} vs ${fmt(rps(simHot))} req/s${also2(hot2, simHot)})` : 'not run',
-    met: hot && simHot ? rps(hot) >= 10 * rps(simHot) : null,
-    profileScenario: 'headers-hot',
-  });
-  const pt = find(runs, 'passthrough', 'gateway-w1');
-  const pt2 = find(runs, 'passthrough', 'gateway-w2');
-  const ha = find(runs, 'passthrough', 'haproxy');
-  out.push({
-    id: 'passthrough-vs-haproxy',
-    goal: 'pass-through throughput ≥ 0.9× HAProxy',
-    measured: pt && ha ? `${ratio(rps(pt), rps(ha))} (${fmt(rps(pt))} vs ${fmt(rps(ha))} req/s${also2(pt2, ha)})` : 'not run',
-    met: pt && ha ? rps(pt) >= 0.9 * rps(ha) : null,
-    profileScenario: 'passthrough',
-  });
+  const out: TargetCheck[] = [
+    ratioTarget(runs, 'headers-hot-vs-echo', 'headers-hot: gateway (1 worker) ≥ 0.70× the echo floor', 'headers-hot', 'gateway-w1', 'echo', 0.7),
+    ratioTarget(
+      runs,
+      'headers-hot-vs-haproxy',
+      'headers-hot: gateway (1 worker) ≥ 1.5× HAProxy (TCP) in front of the simulator',
+      'headers-hot',
+      'gateway-w1',
+      'haproxy',
+      1.5,
+    ),
+    ratioTarget(runs, 'passthrough-vs-haproxy', 'passthrough: gateway (1 worker) ≥ 0.90× HAProxy (TCP)', 'passthrough', 'gateway-w1', 'haproxy', 0.9),
+  ];
+
   const p1 = find(runs, 'passthrough-1', 'gateway-w1');
   const h1 = find(runs, 'passthrough-1', 'haproxy');
   const added = p1?.measured && h1?.measured ? p1.measured.latency.p50Ms - h1.measured.latency.p50Ms : null;
   out.push({
     id: 'passthrough-added-p50',
-    goal: 'pass-through adds ≤ 0.2 ms to p50 (vs HAProxy, one session)',
+    goal: 'passthrough-1 (one session): p50 added over HAProxy ≤ +0.10 ms',
     measured:
       added !== null
-        ? `+${fmt(added, 3)} ms (p50 ${fmt(p1!.measured!.latency.p50Ms, 3)} vs ${fmt(h1!.measured!.latency.p50Ms, 3)} ms)`
+        ? `${added >= 0 ? '+' : '−'}${fmt(Math.abs(added), 3)} ms (p50 ${fmt(p1!.measured!.latency.p50Ms, 3)} vs ${fmt(h1!.measured!.latency.p50Ms, 3)} ms)`
         : 'not run',
-    met: added === null ? null : added <= 0.2,
+    met: added === null ? null : added <= 0.1,
+    // The multi-session run profiles the same per-request path with many more samples.
     profileScenario: 'passthrough',
   });
+
+  out.push(
+    ratioTarget(runs, 'chunk-download-vs-haproxy', 'chunk-download: gateway (1 worker) ≥ 1.2× HAProxy (TCP)', 'chunk-download', 'gateway-w1', 'haproxy', 1.2),
+    ratioTarget(runs, 'wallet-sync-vs-sim', 'wallet-sync: gateway (1 worker) ≥ 1.0× the simulator direct', 'wallet-sync', 'gateway-w1', 'sim', 1.0),
+  );
+
   const idle = find(runs, 'idle', 'gateway-w1');
-  const idleOk = idle?.idle && idle.sessionsOpened >= 10_000;
-  out.push({
-    id: 'idle-rss',
-    goal: '10,000 idle sessions ≤ 150 MB RSS',
-    measured: idle?.idle
-      ? `${mb(idle.idle.rssAfterKb)} MB with ${fmt(idle.sessionsOpened)} sessions (${fmt(idle.idle.perSessionKb, 1)} kB each)`
-      : 'not run',
-    met: idle?.idle ? (idleOk ? idle.idle.rssAfterKb <= 150 * 1024 : false) : null,
+  const idleEcho = find(runs, 'idle', 'echo');
+  if (idle?.idle) {
+    const i = idle.idle;
+    // A per-session figure from fewer sessions than the target's says little about 10,000.
+    const enough = idle.sessionsOpened >= 10_000;
+    const echoPart = idleEcho?.idle
+      ? `; echo floor ${fmt(idleEcho.idle.perSessionKb, 1)} kB in the same run, so the gateway is ${
+          i.perSessionKb < idleEcho.idle.perSessionKb + 1 ? 'within' : 'not within'
+        } echo + 1 kB (issue 12 pt 5)`
+      : '; echo floor not run';
+    out.push({
+      id: 'idle-per-session',
+      goal: '10,000 idle sessions: RSS growth ≤ 2.5 kB per session',
+      measured:
+        `${fmt(i.perSessionKb, 1)} kB per session (${mb(i.rssBeforeKb)} → ${mb(i.rssAfterKb)} MB with ${fmt(idle.sessionsOpened)} sessions` +
+        `${enough ? '' : ', fewer than 10,000'})${echoPart}`,
+      met: enough && i.perSessionKb <= 2.5,
+    });
+  } else {
+    out.push({ id: 'idle-per-session', goal: '10,000 idle sessions: RSS growth ≤ 2.5 kB per session', measured: 'not run', met: null });
+  }
+
+  // No profileScenario: the profile run is the 1-worker gateway, which cannot show what a second worker costs.
+  const scale = ['headers-hot', 'passthrough'].map((entry) => {
+    const w1 = find(runs, entry, 'gateway-w1');
+    const w2 = find(runs, entry, 'gateway-w2');
+    const ok = w1?.measured && w2?.measured && rps(w1) > 0;
+    return {
+      text: ok ? `${entry} ${ratio(rps(w2), rps(w1))} (${fmt(rps(w2))} vs ${fmt(rps(w1))} req/s)` : `${entry} not run`,
+      met: ok ? rps(w2) >= rps(w1) : null,
+    };
   });
+  out.push({
+    id: 'workers-scale',
+    goal: '2 workers / 1 worker ≥ 1.0× on headers-hot and on passthrough',
+    measured: scale.every((x) => x.met === null) ? 'not run' : scale.map((x) => x.text).join('; '),
+    // One figure below is a miss whatever the other; both are needed for a pass.
+    met: scale.some((x) => x.met === false) ? false : scale.every((x) => x.met === true) ? true : null,
+  });
+
+  const mixed = find(runs, 'mixed-real', 'gateway-w1');
+  const mixedSim = find(runs, 'mixed-real', 'sim');
+  const p99 = (r: EntryRun | undefined): string => (r?.measured ? `${fmt(r.measured.latency.p99Ms, 3)} ms` : 'not run');
+  out.push({
+    id: 'mixed-real-p99',
+    goal: 'mixed-real: p99 of the active wallets, gateway (1 worker) vs the simulator direct (reported; the issue sets no threshold)',
+    measured: mixed?.measured
+      ? `p99 ${p99(mixed)} vs ${p99(mixedSim)} direct; start-up p99 ${fmt(mixed.setup.latency.p99Ms, 3)} ms` +
+        (mixedSim ? ` vs ${fmt(mixedSim.setup.latency.p99Ms, 3)} ms` : '')
+      : 'not run',
+    met: mixed?.measured ? 'measured' : null,
+  });
+
   const storm = find(runs, 'subscribe-storm', 'gateway-w1');
   const s = storm?.storm;
   out.push({
@@ -241,8 +309,9 @@ function clusterTable(runs: readonly EntryRun[], entries: readonly string[]): st
 }
 
 function targetsTable(targets: readonly TargetCheck[]): string {
-  const head = '| target | measured (gateway, 1 worker) | met? |\n|---|---|---|';
-  const rows = targets.map((t) => `| ${t.goal} | ${t.measured} | ${t.met === null ? 'not run' : t.met ? '**met**' : '**not met**'} |`);
+  const head = '| target | measured | met? |\n|---|---|---|';
+  const shown = { met: '**met**', 'not met': '**not met**', 'not run': 'not run', measured: 'measured' } as const;
+  const rows = targets.map((t) => `| ${t.goal} | ${t.measured} | ${shown[verdict(t)]} |`);
   return `${head}\n${rows.join('\n')}`;
 }
 

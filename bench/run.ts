@@ -20,7 +20,8 @@
  *   --out FILE              results file (default bench/results/YYYY-MM-DD.json)
  *   --docs FILE             page whose generated block is replaced (default docs/benchmarks.md);
  *   --no-docs               leave the docs alone
- *   --render FILE           run nothing: regenerate the docs block from a results file
+ *   --render FILE           run nothing: regenerate the docs block from a results file (targets
+ *                           checked again from its runs)
  *
  * One simulator (test/sim) runs for the whole benchmark; every other target is
  * started fresh for each run and stopped after it, so each run's CPU and peak
@@ -39,7 +40,7 @@ import { openFileLimit } from './loadgen/procstat.js';
 import { REPO_ROOT } from './paths.js';
 import { makePlan, type PlanEntry } from './plan.js';
 import { newestProfile, summarizeProfile } from './profile.js';
-import { checkTargets, renderResults, TARGET_LABELS, updateDocs, type BenchResults, type EntryRun, type Machine } from './report.js';
+import { checkTargets, renderResults, TARGET_LABELS, updateDocs, verdict, type BenchResults, type EntryRun, type Machine } from './report.js';
 import { getScenario } from './scenarios/index.js';
 import type { PrepareContext } from './scenarios/types.js';
 import { startTarget, type GatewayKeys, type TargetSpec } from './targets.js';
@@ -314,7 +315,9 @@ async function main(): Promise<void> {
     return;
   }
   if (values.render !== undefined) {
-    const results = JSON.parse(readFileSync(values.render, 'utf8')) as BenchResults;
+    const stored = JSON.parse(readFileSync(values.render, 'utf8')) as BenchResults;
+    // The targets are a function of the runs: checked again, a file from before a change of targets shows today's.
+    const results: BenchResults = { ...stored, targets: checkTargets(stored.runs as EntryRun[]) };
     const docs = values.docs ?? path.join(REPO_ROOT, 'docs', 'benchmarks.md');
     updateDocs(docs, renderResults(results, makePlan(results.mode === 'quick').entries.map((e) => e.id)));
     process.stdout.write(`docs: ${path.relative(process.cwd(), docs)} from ${values.render}\n`);
@@ -345,7 +348,7 @@ async function main(): Promise<void> {
     updateDocs(docs, renderResults(results, order));
     process.stdout.write(`docs: ${path.relative(process.cwd(), docs)}\n`);
   }
-  for (const t of results.targets) process.stdout.write(`${t.met === null ? 'not run' : t.met ? 'met    ' : 'NOT MET'}  ${t.goal}: ${t.measured}\n`);
+  for (const t of results.targets) process.stdout.write(`${verdict(t).toUpperCase().padEnd(8)} ${t.goal}: ${t.measured}\n`);
   process.stdout.write(`took ${Math.round(results.durationMs / 1000)} s\n`);
 }
 

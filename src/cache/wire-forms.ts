@@ -68,3 +68,15 @@ export function hexStringWire(bytes: Buffer): Buffer {
   out[out.length - 1] = QUOTE;
   return out;
 }
+
+/** Whether the bytes of `buf` from `offset` on are those `hex` (lowercase) spells, without encoding them. */
+export function hexEquals(buf: Buffer, offset: number, hex: string): boolean {
+  if (buf.length - offset !== hex.length / 2) return false;
+  for (let i = 0; i < hex.length; i += 2) {
+    const byte = buf[offset + i / 2]!;
+    if (hex.charCodeAt(i) !== HEX_CODES[byte >> 4] || hex.charCodeAt(i + 1) !== HEX_CODES[byte & 15]) return false;
+  }
+  return true;
+}
+
+const HEX_CODES = [...'0123456789abcdef'].map((c) => c.charCodeAt(0));

@@ -293,7 +293,9 @@ export class Session implements Subscriber, Flushable {
     // A line's answers are held to max_response_bytes before they are fetched, where their size is known.
     const budget = new ResponseBudget(this.deps.config.limits.maxResponseBytes);
     if (msg.kind === 'single') {
-      this.track(this.handleItem(msg.item, budget).then((r) => r && this.writeReplies([r], false)));
+      const reply = this.handleItem(msg.item, budget);
+      if (reply instanceof Promise) this.track(reply.then((r) => r && this.writeReplies([r], false)));
+      else if (reply !== null) this.writeAnswered(reply);
       return;
     }
     this.track(
@@ -353,6 +355,15 @@ export class Session implements Subscriber, Flushable {
     }
   }
 
+  /** An answer ready at once (a cache hit): written now, with track's guard against the unexpected. */
+  private writeAnswered(reply: Response): void {
+    try {
+      this.writeReplies([reply], false);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'unexpected error while answering');
+    }
+  }
+
   private track(work: Promise<unknown>): void {
     this.inFlight++;
     work
@@ -398,62 +409,111 @@ export class Session implements Subscriber, Flushable {
     if (this.logs('debug')) this.log.debug({ outcome, err: error.message }, 'request refused');
   }
 
-  private async handleItem(item: IncomingItem, budget: ResponseBudget): Promise<Response | null> {
+  /**
+   * One request or notification, answered synchronously when it can be (a
+   * cache hit in memory, a server.* method the gateway answers itself: the
+   * bulk of a busy gateway's requests), else through a promise. Both ways
+   * take the same steps in the same order: a slot, the cost model's say,
+   * the call, the metrics.
+   */
+  private handleItem(item: IncomingItem, budget: ResponseBudget): Response | null | Promise<Response | null> {
     if (item.kind === 'response') return null;
     if (item.kind === 'invalid') {
       this.deps.metrics.requestCells(INVALID_METHOD_LABEL).result(item.error.code).inc();
       this.context.cost.error();
       return errorResponse(item.id, item.error, item.shape);
     }
-    const answered = item.kind === 'request';
-    const id = answered ? item.id : null;
-    const shape = answered ? item.shape : undefined;
     // Notifications follow the form of the session's latest request (aiorpcx fixes one per connection).
-    if (answered) this.replyShape = shape ?? '2.0';
+    if (item.kind === 'request') this.replyShape = item.shape ?? '2.0';
     // The method's metric series, bound on its first request (metrics.ts): counting is adding to numbers.
     const cells = this.deps.metrics.requestCells(lookupMethodName(item.method));
     const started = performance.now();
-    try {
-      // Lines waiting behind requests that wait for a slot are taken once the last of those has one.
-      const result = await this.requestSlots().run(() => (this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : this.admitAndCall(item.method, item.params, budget)));
-      cells.duration.observe((performance.now() - started) / 1000);
-      cells.ok.inc();
-      // The response object: the encoder's input, one per answer.
-      return answered ? resultResponse(id, result, shape) : null;
-    } catch (err) {
-      this.context.cost.error();
-      const rpcErr = toClientError(err);
-      cells.duration.observe((performance.now() - started) / 1000);
-      cells.result(rpcErr.code).inc();
-      if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
-        this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');
-      }
-      return answered ? errorResponse(id, rpcErr, shape) : null;
+    // Lines waiting behind requests that wait for a slot are taken once the last of those has one.
+    const slots = this.requestSlots();
+    if (!slots.tryTake()) {
+      return slots
+        .run(() => (this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : Promise.resolve(this.admitAndCall(item.method, item.params, budget))))
+        .then(
+          (result) => this.succeeded(item, cells, started, result),
+          (err: unknown) => this.failed(item, cells, started, err),
+        );
     }
+    let result: unknown;
+    try {
+      result = this.admitAndCall(item.method, item.params, budget);
+    } catch (err) {
+      slots.release();
+      return this.failed(item, cells, started, err);
+    }
+    if (!(result instanceof Promise)) {
+      slots.release();
+      return this.succeeded(item, cells, started, result);
+    }
+    return result.then(
+      (value) => {
+        slots.release();
+        return this.succeeded(item, cells, started, value);
+      },
+      (err: unknown) => {
+        slots.release();
+        return this.failed(item, cells, started, err);
+      },
+    );
+  }
+
+  /** The response object (the encoder's input, one per answer), once the method's metrics are counted. */
+  private succeeded(item: CallItem, cells: RequestCells, started: number, result: unknown): Response | null {
+    cells.duration.observe((performance.now() - started) / 1000);
+    cells.ok.inc();
+    return item.kind === 'request' ? resultResponse(item.id, result, item.shape) : null;
+  }
+
+  private failed(item: CallItem, cells: RequestCells, started: number, err: unknown): Response | null {
+    this.context.cost.error();
+    const rpcErr = toClientError(err);
+    cells.duration.observe((performance.now() - started) / 1000);
+    cells.result(rpcErr.code).inc();
+    if (rpcErr.code === ErrorCode.INTERNAL_ERROR && !(err instanceof RpcError)) {
+      this.log.error({ method: item.method, err: (err as Error).message }, 'internal error');
+    }
+    return item.kind === 'request' ? errorResponse(item.id, rpcErr, item.shape) : null;
   }
 
   /**
    * The answer's expected size is reserved in the line's budget (refused there if it cannot fit) and
    * charged before the fetch; its real size settles both once it is in.
    */
-  private async admitAndCall(method: string, params: Params, budget: ResponseBudget): Promise<unknown> {
+  private admitAndCall(method: string, params: Params, budget: ResponseBudget): unknown {
     if (!this.deps.costAccountingAvailable()) {
       throw new RpcError(ErrorCode.SERVER_BUSY, 'server busy - cost accounting unavailable, try again later');
     }
     const args = Array.isArray(params) ? params : Object.values(params);
     const expected = budget.reserve(this.context.cost.expect(method, args));
-    let actual = 0;
+    let result: unknown;
     try {
-      const result = await this.judgeAndCall(method, params, args, expected);
-      actual = this.context.cost.answered(method, args, result) ?? expected;
-      return result;
-    } finally {
-      budget.settle(expected, actual);
+      result = this.judgeAndCall(method, params, args, expected);
+    } catch (err) {
+      budget.settle(expected, 0);
+      throw err;
     }
+    const settle = (value: unknown): unknown => {
+      let actual = 0;
+      try {
+        actual = this.context.cost.answered(method, args, value) ?? expected;
+      } finally {
+        budget.settle(expected, actual);
+      }
+      return value;
+    };
+    if (!(result instanceof Promise)) return settle(result);
+    return result.then(settle, (err: unknown) => {
+      budget.settle(expected, 0);
+      throw err;
+    });
   }
 
   /** The cost model's say before the call: run it, delay it behind this session's other throttled requests, or refuse and hang up. */
-  private async judgeAndCall(method: string, params: Params, args: readonly unknown[], expected: number): Promise<unknown> {
+  private judgeAndCall(method: string, params: Params, args: readonly unknown[], expected: number): unknown {
     const verdict = this.context.cost.admit(method, args, expected);
     this.deps.metrics.groupCostCell.observe(this.context.cost.current());
     if (verdict.action === 'run') return this.call(method, params);
@@ -461,20 +521,21 @@ export class Session implements Subscriber, Flushable {
       this.deps.metrics.throttled.inc();
       // A session gone while its request waited gets nothing done for it (no upstream call, no subscription).
       return this.context.cost.throttle(verdict.delayMs, () =>
-        this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : this.call(method, params),
+        this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : Promise.resolve().then(() => this.call(method, params)),
       );
     }
     if (!this.closing) {
       this.closing = true;
       this.deps.metrics.disconnects.inc({ reason: 'hard_limit' });
       this.log.warn({ group: this.context.cost.group, cost: Math.round(this.context.cost.current()) }, 'excessive resource usage; disconnecting');
-      // The refusal goes out first (it is written when this promise settles), then the connection closes.
+      // The refusal goes out first (end() flushes this turn's output before it closes).
       setImmediate(() => this.end('excessive resource usage'));
     }
     throw new RpcError(ErrorCode.EXCESSIVE_RESOURCE_USAGE, 'excessive resource usage');
   }
 
-  private async call(method: string, params: Params): Promise<unknown> {
+  /** The method itself: a value when it is answered at once, else a promise. */
+  private call(method: string, params: Params): unknown {
     if (this.version === null && method !== 'server.version') {
       this.version = DEFAULT_VERSION;
       if (this.logs('debug')) this.log.debug({ method }, 'first message is not server.version; speaking protocol 1.4');
@@ -504,16 +565,17 @@ export class Session implements Subscriber, Flushable {
         return this.deps.peers ? this.deps.peers.addPeer(args[0], this.context.remoteAddress, this) : false;
       case 'blockchain.headers.subscribe': {
         const form = headersForm(parseVersion(version)!, args[0]);
-        const tip = await hub.subscribeHeaders(this, deadline);
-        this.headersForm = form;
-        this.lastHeader = tip.hex;
-        return formatTip(form, tip);
+        return hub.subscribeHeaders(this, deadline).then((tip) => {
+          this.headersForm = form;
+          this.lastHeader = tip.hex;
+          return formatTip(form, tip);
+        });
       }
-      case 'blockchain.numblocks.subscribe': {
-        const tip = await hub.subscribeHeaders(this, deadline);
-        this.lastHeight = tip.height;
-        return tip.height;
-      }
+      case 'blockchain.numblocks.subscribe':
+        return hub.subscribeHeaders(this, deadline).then((tip) => {
+          this.lastHeight = tip.height;
+          return tip.height;
+        });
       case 'blockchain.scripthash.subscribe':
         return this.subscribe(scripthashArg(args[0]), null, deadline);
       case 'blockchain.address.subscribe':
@@ -527,31 +589,31 @@ export class Session implements Subscriber, Flushable {
         return this.forward(method.replace('blockchain.address.', 'blockchain.scripthash.'), [addressArg(args[0], network)], version, deadline);
       case 'blockchain.block.get_header': {
         const height = nonNegativeIntegerArg(args[0], 'height');
-        const hex = await this.forward('blockchain.block.header', [height], CANONICAL, deadline, undefined, true);
-        return headerDict(String(hex), height);
+        return this.read('blockchain.block.header', [height], deadline).then((hex) => headerDict(String(hex), height));
       }
       case 'blockchain.block.get_chunk': {
         const index = nonNegativeIntegerArg(args[0], 'index');
         const size = network.chunkSize;
-        const r = (await this.forward('blockchain.block.headers', [index * size, size], CANONICAL, deadline, undefined, true)) as { headers: string[] };
-        return r.headers.join('');
+        return this.read('blockchain.block.headers', [index * size, size], deadline).then((r) => (r as { headers: string[] }).headers.join(''));
       }
       case 'blockchain.utxo.get_address': {
         const txHash = txHashArg(args[0]);
         const index = nonNegativeIntegerArg(args[1], 'index');
         // The spec: null when the transaction does not exist, as for an index out of range.
-        const raw = await this.forward('blockchain.transaction.get', [txHash], CANONICAL, deadline, undefined, true).catch((err: unknown) => {
-          if (err instanceof RpcError && (err.code === ErrorCode.DAEMON_ERROR || err.code === ErrorCode.BAD_REQUEST) && classifyFailure(err) === 'definitive') return null;
-          throw err;
-        });
-        return raw === null ? null : outputAddress(String(raw), index, network);
+        return this.read('blockchain.transaction.get', [txHash], deadline).then(
+          (raw) => outputAddress(String(raw), index, network),
+          (err: unknown) => {
+            if (err instanceof RpcError && (err.code === ErrorCode.DAEMON_ERROR || err.code === ErrorCode.BAD_REQUEST) && classifyFailure(err) === 'definitive') return null;
+            throw err;
+          },
+        );
       }
       case 'blockchain.transaction.get':
         // 1.0's height argument was always ignored by servers.
         return this.forward(method, versionLess(version, '1.1') ? args.slice(0, 1) : args, version, deadline, validateForwarded);
       case 'blockchain.transaction.broadcast':
         if (versionLess(version, '1.1')) {
-          return this.forward(method, args, version, deadline, validateForwarded).catch((err: unknown) => {
+          return Promise.resolve(this.forward(method, args, version, deadline, validateForwarded)).catch((err: unknown) => {
             if (err instanceof RpcError) return broadcastResultV10(err);
             throw err;
           });
@@ -571,15 +633,21 @@ export class Session implements Subscriber, Flushable {
   }
 
   /**
-   * Forwards a canonical request; upstream errors come back in one normalised wording.
-   * Unless `read` (the session reshapes the answer itself), the answer goes to the wallet
-   * untouched, so it may come back as wire bytes (RawJson) for the encoder to splice.
+   * Forwards a request whose answer goes to the wallet untouched, so it may
+   * come back as wire bytes (RawJson) for the encoder to splice: at once when
+   * memory holds it, else through the router. Upstream errors come back in
+   * one normalised wording.
    */
-  private forward(method: string, args: unknown[], version: string, deadline: number, validate?: (m: string, a: unknown[]) => void, read = false): Promise<unknown> {
+  private forward(method: string, args: unknown[], version: string, deadline: number, validate?: (m: string, a: unknown[]) => void): unknown {
     validate?.(method, args);
-    return this.deps.router.forward(method, args, version, deadline, read ? undefined : PASS_ON).catch((err: unknown) => {
-      throw err instanceof RpcError ? normalizeUpstreamError(method, err) : err;
-    });
+    const held = this.deps.router.hit?.(method, args, version);
+    if (held !== undefined) return held;
+    return this.deps.router.forward(method, args, version, deadline, PASS_ON).catch(normalizeFailure(method));
+  }
+
+  /** Forwards a canonical request whose answer the session reshapes itself (never wire bytes). */
+  private read(method: string, args: unknown[], deadline: number): Promise<unknown> {
+    return this.deps.router.forward(method, args, CANONICAL, deadline).catch(normalizeFailure(method));
   }
 
   /** Subscribes this session to a scripthash, named directly (alias null) or through an address. */
@@ -736,6 +804,17 @@ function lookupMethodName(method: string): string {
  */
 function ownCopy(s: string, max: number): string {
   return s.length <= max ? s : Buffer.from(s.slice(0, max), 'utf16le').toString('utf16le');
+}
+
+/** A request or a notification: what handleItem calls a method for. */
+type CallItem = Extract<IncomingItem, { kind: 'request' | 'notification' }>;
+
+type RequestCells = ReturnType<GatewayMetrics['requestCells']>;
+
+function normalizeFailure(method: string): (err: unknown) => never {
+  return (err) => {
+    throw err instanceof RpcError ? normalizeUpstreamError(method, err) : err;
+  };
 }
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {

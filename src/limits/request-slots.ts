@@ -59,7 +59,19 @@ export class RequestSlots {
     });
   }
 
-  private release(): void {
+  /**
+   * Takes a free slot at once, for work that may finish synchronously (a
+   * cache hit): true when it was free and nobody waits (then `release` gives
+   * it back), false when the request must go through `run` and wait its turn.
+   */
+  tryTake(): boolean {
+    if (this.running >= this.max || this.queue.length > 0) return false;
+    this.running++;
+    return true;
+  }
+
+  /** Gives back a slot taken by tryTake; the next waiting request, if any, starts. */
+  release(): void {
     this.running--;
     const next = this.queue.shift();
     if (!next) return;

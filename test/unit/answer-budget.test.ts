@@ -68,6 +68,31 @@ describe('request slots', () => {
     assert.equal(await slots.run(() => Promise.resolve(5)), 5);
     assert.equal(slots.busy, 0);
   });
+
+  it('tryTake takes a free slot at once, never ahead of a waiting request; release starts the next in line', async () => {
+    const slots = new RequestSlots(2);
+    assert.equal(slots.tryTake(), true);
+    assert.equal(slots.tryTake(), true);
+    assert.equal(slots.tryTake(), false, 'full');
+    let ran = false;
+    const waiting = slots.run(() => {
+      ran = true;
+      return Promise.resolve('queued');
+    });
+    slots.release();
+    assert.equal(ran, true, 'the waiting request got the freed slot, synchronously');
+    assert.equal(await waiting, 'queued');
+    assert.equal(slots.busy, 1);
+    // One slot is free but a request waits behind the last busy one: tryTake must not jump the queue.
+    const full = new RequestSlots(1);
+    assert.equal(full.tryTake(), true);
+    const behind = full.run(() => Promise.resolve(1));
+    assert.equal(full.tryTake(), false, 'a request waits: no slot taken ahead of it');
+    full.release();
+    assert.equal(await behind, 1);
+    assert.equal(full.busy, 0);
+    assert.equal(full.tryTake(), true);
+  });
 });
 
 describe('answer sizes', () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { headerWire, headersWire, hexStringWire } from '../../src/cache/wire-forms.js';
+import { headerWire, headersWire, hexEquals, hexStringWire } from '../../src/cache/wire-forms.js';
 import { clientResult } from '../../src/routing/adapt.js';
 
 function header(i: number): Buffer {
@@ -47,5 +47,19 @@ describe('wire forms of cached answers', () => {
     for (const tx of [Buffer.alloc(0), Buffer.from('0100000001ff', 'hex'), Buffer.alloc(5000, 0xab)]) {
       assert.equal(hexStringWire(tx).toString('latin1'), JSON.stringify(tx.toString('hex')));
     }
+  });
+
+  it('hexEquals compares bytes with their lowercase hex without encoding them, and tells every difference', () => {
+    const h = header(5);
+    const hash = h.toString('hex', 80);
+    assert.equal(hexEquals(h, 80, hash), true);
+    assert.equal(hexEquals(h, 0, h.toString('hex')), true);
+    for (let i = 0; i < hash.length; i++) {
+      const other = hash.slice(0, i) + (hash[i] === '0' ? '1' : '0') + hash.slice(i + 1);
+      assert.equal(hexEquals(h, 80, other), false, `a difference in digit ${i}`);
+    }
+    assert.equal(hexEquals(h, 80, hash.slice(0, 62)), false, 'shorter');
+    assert.equal(hexEquals(h, 79, hash), false, 'longer');
+    assert.equal(hexEquals(h, 80, hash.toUpperCase()), hash === hash.toUpperCase(), 'the tracker keeps lowercase hex');
   });
 });

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { leastLoaded, rendezvous, type Candidate } from '../../src/upstream/selection.js';
+import { leastLoaded, rendezvous, unitHash, type Candidate } from '../../src/upstream/selection.js';
 
 /** A small deterministic PRNG (mulberry32), so the counts below are the same on every run. */
 function prng(seed: number): () => number {
@@ -190,19 +190,50 @@ describe('rendezvous (sticky choice by scripthash)', () => {
   });
 
   it('is a pure function of key, ids and weights (the same on every gateway instance)', () => {
-    // An independent computation of weighted rendezvous: u = first 52 bits of sha256(key \0 id), score -w/ln(u).
-    const score = (k: string, c: Candidate): number => {
-      const h = createHash('sha256').update(k).update('\0').update(c.id).digest();
-      const u = (h.readUIntBE(0, 6) * 16 + (h[6]! >> 4) + 0.5) / 2 ** 52;
-      return -c.weight / Math.log(u);
+    // An independent computation of the documented hash, in BigInt arithmetic mod 2^32 over the
+    // UTF-8 bytes of key \0 id, then score -w/ln(u).
+    const M = (1n << 32n) - 1n;
+    const mul = (x: bigint, y: bigint): bigint => (x * y) & M;
+    const fmix = (h: bigint): bigint => {
+      h ^= h >> 16n;
+      h = mul(h, 0x85ebca6bn);
+      h ^= h >> 13n;
+      h = mul(h, 0xc2b2ae35n);
+      return h ^ (h >> 16n);
     };
-    const fixed = [cand('electrumx-1', 1), cand('fulcrum-1', 2), cand('electrs-1', 1)];
+    const u = (k: string, id: string): number => {
+      const bytes = Buffer.concat([Buffer.from(k, 'utf8'), Buffer.from([0]), Buffer.from(id, 'utf8')]);
+      let a = 0x9e3779b9n;
+      let b = 0x85ebca6bn;
+      for (const byte of bytes) {
+        a = mul(a ^ BigInt(byte), 0x01000193n);
+        b = mul(b ^ BigInt(byte), 0x5bd1e995n);
+      }
+      a = fmix(a ^ BigInt(bytes.length));
+      b = fmix(b ^ a);
+      a = fmix(a ^ b);
+      return (Number(a) * 2 ** 20 + Number(b >> 12n) + 0.5) / 2 ** 52;
+    };
+    const score = (k: string, c: Candidate): number => -c.weight / Math.log(u(k, c.id));
+    const fixed = [cand('electrumx-1', 1), cand('fulcrum-1', 2), cand('electrs-1', 1), cand('électrum-ü', 1)];
     const picks = new Set<string>();
-    for (const k of keys(300, 'pinned')) {
+    for (const k of keys(400, 'pinned')) {
+      for (const c of fixed) assert.equal(unitHash(k, c.id), u(k, c.id), `u(${k}, ${c.id})`);
       const expected = fixed.reduce((a, b) => (score(k, b) > score(k, a) ? b : a));
       assert.equal(rendezvous(k, fixed)!.id, expected.id);
       picks.add(expected.id);
     }
-    assert.equal(picks.size, 3);
+    assert.equal(picks.size, 4);
+  });
+
+  it('spreads keys differing only in their last character, and ids differing only in theirs', () => {
+    const near = Array.from({ length: 4000 }, (_, i) => `${'ab'.repeat(31)}${(i % 256).toString(16).padStart(2, '0')}${i >> 8}`);
+    const ids = Array.from({ length: 4 }, (_, i) => cand(`upstream-${i}`, 1));
+    const shares = new Map<string, number>();
+    for (const k of near) {
+      const id = rendezvous(k, ids)!.id;
+      shares.set(id, (shares.get(id) ?? 0) + 1);
+    }
+    for (const c of ids) assert.ok(Math.abs((shares.get(c.id) ?? 0) / near.length - 0.25) < 0.03, `${c.id}: ${shares.get(c.id)}`);
   });
 });

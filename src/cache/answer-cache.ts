@@ -31,7 +31,7 @@ import { blockHash } from '../protocol/bitcoin/header.js';
 import { rootFromBranch } from '../protocol/bitcoin/merkle.js';
 import { RawJson } from '../protocol/raw-json.js';
 import { versionLess } from '../protocol/version.js';
-import { clientResult } from '../routing/adapt.js';
+import { clientResult, reshapedForClient } from '../routing/adapt.js';
 import type { Router, Verifier } from '../routing/router.js';
 import { LRUCache } from 'lru-cache';
 import { MAX_HEADERS, cachePlan, coalescable, type CachePlan } from './policy.js';
@@ -132,12 +132,19 @@ export class AnswerCache implements Forwarder {
     tracker.on('tip', () => this.perTip.clear());
   }
 
-  async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, opts?: ForwardOptions): Promise<unknown> {
-    const plan = cachePlan(method, args, this.buried);
+  forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, opts?: ForwardOptions): Promise<unknown> {
+    let plan: CachePlan;
+    try {
+      plan = cachePlan(method, args, this.buried);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     const raw = opts?.raw === true;
     // Written in the client's shape from the stored headers; everything else raw is the same in canonical and client shapes.
     if (raw && plan.kind === 'headers') return this.headersForClient(method, plan.start, plan.count, plan.single, clientVersion, deadline);
-    return clientResult(method, await this.canonical(plan, method, args, deadline, raw), clientVersion);
+    const canonical = this.canonical(plan, method, args, deadline, raw);
+    // Most answers are the same in every version's shape: no continuation to reshape them.
+    return reshapedForClient(method, clientVersion) ? canonical.then((answer) => clientResult(method, answer, clientVersion)) : canonical;
   }
 
   hit(method: string, args: readonly unknown[], clientVersion: string): RawJson | undefined {
@@ -253,13 +260,18 @@ export class AnswerCache implements Forwarder {
       this.observer?.coalesced(method);
       return pending;
     }
-    const p = this.router
-      .forward(method, args, CANONICAL, deadline, verify, asRaw)
-      .then((answer) => {
+    // One continuation for both outcomes (not then + finally): a promise less per request.
+    const p = this.router.forward(method, args, CANONICAL, deadline, verify, asRaw).then(
+      (answer) => {
+        this.inflight.delete(key);
         store?.(answer);
         return answer;
-      })
-      .finally(() => this.inflight.delete(key));
+      },
+      (err: unknown) => {
+        this.inflight.delete(key);
+        throw err;
+      },
+    );
     this.inflight.set(key, p);
     return p;
   }

@@ -294,7 +294,7 @@ export class Session implements Subscriber, Flushable {
     const budget = new ResponseBudget(this.deps.config.limits.maxResponseBytes);
     if (msg.kind === 'single') {
       const reply = this.handleItem(msg.item, budget);
-      if (reply instanceof Promise) this.track(reply.then((r) => r && this.writeReplies([r], false)));
+      if (reply instanceof Promise) this.trackReply(reply);
       else if (reply !== null) this.writeAnswered(reply);
       return;
     }
@@ -364,20 +364,41 @@ export class Session implements Subscriber, Flushable {
     }
   }
 
+  /** One request's answer on its way: written when it comes, with one continuation (not then + catch + finally). */
+  private trackReply(reply: Promise<Response | null>): void {
+    this.inFlight++;
+    reply.then(
+      (r) => {
+        if (r !== null) this.writeAnswered(r);
+        this.lineDone();
+      },
+      (err: Error) => {
+        this.log.error({ err: err.message }, 'unexpected error while answering');
+        this.lineDone();
+      },
+    );
+  }
+
   private track(work: Promise<unknown>): void {
     this.inFlight++;
-    work
-      .catch((err: Error) => this.log.error({ err: err.message }, 'unexpected error while answering'))
-      .finally(() => {
-        this.inFlight--;
-        this.takeBacklog();
-        if (this.inFlight > 0) return;
-        // Every request of every line has left its slot by now; a quiet session keeps no slots.
-        if (this.slots !== null && this.slots.busy === 0 && this.slots.waiting === 0) this.slots = null;
-        const waiters = this.idleWaiters;
-        this.idleWaiters = null;
-        if (waiters !== null) for (const w of waiters) w();
-      });
+    work.then(
+      () => this.lineDone(),
+      (err: Error) => {
+        this.log.error({ err: err.message }, 'unexpected error while answering');
+        this.lineDone();
+      },
+    );
+  }
+
+  private lineDone(): void {
+    this.inFlight--;
+    this.takeBacklog();
+    if (this.inFlight > 0) return;
+    // Every request of every line has left its slot by now; a quiet session keeps no slots.
+    if (this.slots !== null && this.slots.busy === 0 && this.slots.waiting === 0) this.slots = null;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = null;
+    if (waiters !== null) for (const w of waiters) w();
   }
 
   /** The session's request slots; made here, not in handleItem, so its callback holds no request. */
@@ -429,8 +450,10 @@ export class Session implements Subscriber, Flushable {
     const cells = this.deps.metrics.requestCells(lookupMethodName(item.method));
     const started = performance.now();
     // Lines waiting behind requests that wait for a slot are taken once the last of those has one.
-    const slots = this.requestSlots();
-    if (!slots.tryTake()) {
+    // A session with nothing in flight has no slots object (idle sessions stay small): a request
+    // answered at once needs none, one that must wait takes its slot once it knows it waits.
+    let slots = this.slots;
+    if (slots !== null && !slots.tryTake()) {
       return slots
         .run(() => (this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : Promise.resolve(this.admitAndCall(item.method, item.params, budget))))
         .then(
@@ -442,20 +465,26 @@ export class Session implements Subscriber, Flushable {
     try {
       result = this.admitAndCall(item.method, item.params, budget);
     } catch (err) {
-      slots.release();
+      slots?.release();
       return this.failed(item, cells, started, err);
     }
     if (!(result instanceof Promise)) {
-      slots.release();
+      slots?.release();
       return this.succeeded(item, cells, started, result);
     }
+    if (slots === null) {
+      // Nothing else was in flight, so the slot is free and nobody waits for it.
+      slots = this.requestSlots();
+      slots.tryTake();
+    }
+    const held = slots;
     return result.then(
       (value) => {
-        slots.release();
+        held.release();
         return this.succeeded(item, cells, started, value);
       },
       (err: unknown) => {
-        slots.release();
+        held.release();
         return this.failed(item, cells, started, err);
       },
     );

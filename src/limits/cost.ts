@@ -30,7 +30,7 @@ export const DEFAULT_COST_OPTIONS: CostOptions = {
 };
 
 /** Base costs per method, before bytes; ElectrumX's calibration where it has one. */
-const BASE_COST: Readonly<Record<string, number>> = {
+const BASE_COST: ReadonlyMap<string, number> = new Map(Object.entries({
   'server.version': 0.5,
   'server.features': 0.2,
   'server.banner': 0.5,
@@ -56,12 +56,12 @@ const BASE_COST: Readonly<Record<string, number>> = {
   'blockchain.transaction.id_from_pos': 0.5,
   'blockchain.transaction.broadcast': 0.5,
   'blockchain.transaction.broadcast_package': 1,
-};
+}));
 
 export function baseCost(method: string): number {
-  // Own keys only: a client's method "valueOf" or "constructor" must not find Object.prototype's
-  // functions, whose sum with a number turns the group's cost into a string for good.
-  return Object.hasOwn(BASE_COST, method) ? BASE_COST[method]! : 1;
+  // A Map, not an object: a client's method "valueOf" or "constructor" must not find
+  // Object.prototype's functions, whose sum with a number would turn the group's cost into a string.
+  return BASE_COST.get(method) ?? 1;
 }
 
 export function bytesCost(bytes: number, opts: CostOptions): number {
@@ -112,10 +112,14 @@ export type Verdict =
   /** At the hard limit: -101 and disconnect. */
   | { readonly action: 'reject' };
 
+/** The verdicts without a figure, made once: judging a request allocates nothing unless it waits. */
+export const RUN: Verdict = Object.freeze({ action: 'run' });
+const REJECT: Verdict = Object.freeze({ action: 'reject' });
+
 export function verdict(cost: number, opts: CostOptions): Verdict {
-  if (opts.hardLimit <= 0) return { action: 'run' };
-  if (cost >= opts.hardLimit) return { action: 'reject' };
-  if (cost <= opts.softLimit) return { action: 'run' };
+  if (opts.hardLimit <= 0) return RUN;
+  if (cost >= opts.hardLimit) return REJECT;
+  if (cost <= opts.softLimit) return RUN;
   const fraction = (cost - opts.softLimit) / Math.max(1, opts.hardLimit - opts.softLimit);
   return { action: 'throttle', delayMs: Math.round(fraction * opts.maxDelayMs) };
 }

@@ -6,7 +6,7 @@
  */
 import { ANSWER_SIZES, type AnswerSizes } from './answer-sizes.js';
 import type { CostLedger } from './ledger.js';
-import { baseCost, bytesCost, verdict, type CostOptions, type Verdict } from './cost.js';
+import { RUN, baseCost, bytesCost, verdict, type CostOptions, type Verdict } from './cost.js';
 
 export class SessionCost {
   /** Bytes already paid for by an up-front estimate; the real bytes consume this first. */
@@ -49,7 +49,7 @@ export class SessionCost {
    * limits before the gateway holds their answers), and says what to do with it.
    */
   admit(method: string, args: readonly unknown[], estimate = this.sizes.expect(method, args)): Verdict {
-    if (this.exempt) return { action: 'run' };
+    if (this.exempt) return RUN;
     this.prepaidBytes += estimate;
     this.add(baseCost(method) + bytesCost(estimate, this.opts));
     return verdict(this.ledger.current(this.group), this.opts);

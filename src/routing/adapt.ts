@@ -110,6 +110,11 @@ export function mempoolInfoFromRelayFee(relayfee: unknown, histogram: unknown): 
  * the same for this client goes through untouched; one that must be reshaped
  * is parsed here, once.
  */
+/** Whether clientResult would change a canonical answer of `method` for this client version. */
+export function reshapedForClient(method: string, clientVersion: string): boolean {
+  return method === 'blockchain.block.headers' && versionLess(clientVersion, '1.6');
+}
+
 export function clientResult(method: string, canonical: unknown, clientVersion: string): unknown {
   if (method === 'blockchain.block.headers' && versionLess(clientVersion, '1.6')) {
     const c = (isRawJson(canonical) ? canonical.value() : canonical) as { count: number; headers: string[]; max: number; root?: string; branch?: string[] };

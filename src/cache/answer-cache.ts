@@ -29,6 +29,7 @@ import type { Network } from '../config/networks.js';
 import type { Logger } from '../observability/logger.js';
 import { blockHash } from '../protocol/bitcoin/header.js';
 import { rootFromBranch } from '../protocol/bitcoin/merkle.js';
+import { argsKey } from '../protocol/jsonrpc.js';
 import { RawJson } from '../protocol/raw-json.js';
 import { versionLess } from '../protocol/version.js';
 import { clientResult, reshapedForClient } from '../routing/adapt.js';
@@ -254,7 +255,7 @@ export class AnswerCache implements Forwarder {
    */
   private fetch(method: string, args: readonly unknown[], deadline: number, verify?: Verifier, store?: (answer: unknown) => void, scope = '', raw = false): Promise<unknown> {
     const asRaw = raw && verify === undefined && store === undefined;
-    const key = `${method}${JSON.stringify(args)}${scope}${asRaw ? '#raw' : ''}`;
+    const key = `${method}${argsKey(args)}${scope}${asRaw ? '#raw' : ''}`;
     const pending = this.inflight.get(key);
     if (pending) {
       this.observer?.coalesced(method);

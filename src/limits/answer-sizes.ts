@@ -15,7 +15,7 @@
  * The real size settles the account afterwards: ResponseBudget replaces the
  * reservation by it, and the remembered size is updated to it. Pure: no I/O.
  */
-import { RpcError, ErrorCode } from '../protocol/jsonrpc.js';
+import { RpcError, ErrorCode, argsKey } from '../protocol/jsonrpc.js';
 import { RawJson } from '../protocol/raw-json.js';
 import { estimatedResponseBytes } from './cost.js';
 
@@ -47,7 +47,7 @@ function keyOf(method: string, args: readonly unknown[]): string | null {
   if (!REMEMBERED.has(method)) return null;
   let key: string;
   try {
-    key = `${method}${JSON.stringify(args)}`;
+    key = `${method}${argsKey(args)}`;
   } catch {
     return null;
   }

@@ -260,3 +260,14 @@ export function positional(params: Params, names: readonly string[], method: str
   }
   return out;
 }
+
+/**
+ * A key naming a request's arguments, for maps of answers and sizes: the
+ * common case (one string: a scripthash, a txid) without JSON.stringify,
+ * which on the pass-through path ran twice per request. Keys of different
+ * argument lists never collide: only the one-string form starts with ':'.
+ */
+export function argsKey(args: readonly unknown[]): string {
+  if (args.length === 1 && typeof args[0] === 'string') return `:${args[0]}`;
+  return JSON.stringify(args);
+}

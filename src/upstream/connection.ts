@@ -213,14 +213,16 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   }
 
   private write(id: number, entry: Pending): void {
-    const message = { jsonrpc: '2.0', id, method: entry.method, params: entry.params };
+    // Written as text around the params' JSON (the members in JSON.stringify's order of the object
+    // it replaced): no object per request, and the method's quoted name is made once.
+    const message = `{"jsonrpc":"2.0","id":${id},"method":${quotedMethod(entry.method)},"params":${JSON.stringify(entry.params)}}`;
     entry.params = null;
     this.pending.set(id, entry);
     // With several requests in flight the server's buffer fills by itself; the filler is for the lone request.
     if (this.padded && this.pending.size <= FILLER_MAX_IN_FLIGHT) {
-      this.channel!.send(JSON.stringify([message, { jsonrpc: '2.0', id: `filler-${++this.fillers}`, method: 'blockchain.block.headers', params: [0, FILLER_HEADERS] }]));
+      this.channel!.send(`[${message},${JSON.stringify({ jsonrpc: '2.0', id: `filler-${++this.fillers}`, method: 'blockchain.block.headers', params: [0, FILLER_HEADERS] })}]`);
     } else {
-      this.channel!.send(JSON.stringify(message));
+      this.channel!.send(message);
     }
   }
 
@@ -304,3 +306,16 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 /** Seven headers (1,120 hex characters) fill ElectrumX's 1 KiB send threshold; block 0-6 never change. */
 const FILLER_HEADERS = 7;
 const FILLER_MAX_IN_FLIGHT = 4;
+
+/** Method names the gateway sends, quoted for JSON: a handful of protocol names, so the map stays small. */
+const QUOTED_METHODS = new Map<string, string>();
+const MAX_QUOTED_METHODS = 256;
+
+function quotedMethod(method: string): string {
+  let q = QUOTED_METHODS.get(method);
+  if (q === undefined) {
+    q = JSON.stringify(method);
+    if (QUOTED_METHODS.size < MAX_QUOTED_METHODS) QUOTED_METHODS.set(method, q);
+  }
+  return q;
+}

@@ -412,14 +412,19 @@ export class AnswerCache implements Forwarder {
   }
 
   /**
-   * The L1 buffer of the header at `height` (80 bytes, then its hash) when it
-   * is on the tracker's chain. Where the tracker holds that height the hash is
-   * compared byte by byte with the tracker's (no hex string is made on a hit);
-   * below its window every stored header was proven when it was stored.
+   * The header at `height` when L1 holds it and it is on the tracker's chain.
+   * Inside the tracker's window it is checked against the tracker's header
+   * (hash bytes compared natively) and served as the tracker's own hex, so a
+   * hit encodes nothing; below the window every stored header was proven when
+   * it was stored and L1's buffer (80 bytes, then its hash) is served. Just
+   * below the window the tracker still knows the hash (its lowest header's
+   * prev-hash), and an L1 header left there by a reorg is not served.
    */
-  private heldHeader(height: number): Buffer | undefined {
+  private heldHeader(height: number): HeaderSource | undefined {
     const b = this.l1.get(`h:${height}`);
     if (b === undefined) return undefined;
+    const tracked = this.tracker.headerAt(height);
+    if (tracked !== undefined) return b.compare(tracked.hashBytes, 0, 32, 80, 112) === 0 ? tracked.hex : undefined;
     const known = this.tracker.hashAt(height);
     return known === undefined || hexEquals(b, 80, known) ? b : undefined;
   }

@@ -42,10 +42,10 @@ import { headerWire, headersWire, hexEquals, hexStringWire, type HeaderSource } 
 
 /**
  * What the cache needs of the chain tracker: its verified headers and hashes
- * (hashAt covers the window held and the block just below it), its tip, a way
+ * (hashAt and hashMatches cover every height from its anchor up), its tip, a way
  * to wait until every offered tip is handled, and its tip and reorg events.
  */
-export type ChainView = Pick<ChainTracker, 'tip' | 'hashAt' | 'headerAt' | 'settled' | 'on'>;
+export type ChainView = Pick<ChainTracker, 'tip' | 'hashAt' | 'hashMatches' | 'headerAt' | 'settled' | 'on'>;
 
 export interface ForwardOptions {
   /**
@@ -425,6 +425,9 @@ export class AnswerCache implements Forwarder {
     if (b === undefined) return undefined;
     const tracked = this.tracker.headerAt(height);
     if (tracked !== undefined) return b.compare(tracked.hashBytes, 0, 32, 80, 112) === 0 ? tracked.hex : undefined;
+    // Below the window: the index of verified hashes says (a header left by a reorg is not served).
+    const matches = this.tracker.hashMatches(height, b, 80);
+    if (matches !== undefined) return matches ? b : undefined;
     const known = this.tracker.hashAt(height);
     return known === undefined || hexEquals(b, 80, known) ? b : undefined;
   }

@@ -41,10 +41,25 @@ export function compareWork(a: { readonly work: bigint }, b: { readonly work: bi
   return a.work > b.work ? 1 : a.work < b.work ? -1 : 0;
 }
 
+/** Bytes of one block hash in the verified-hash index. */
+const HASH_BYTES = 32;
+/** The index grows by at least this many heights at a time (2 MB), then by a quarter. */
+const INDEX_GROWTH = 65_536;
+
 export class HeaderChain {
   private readonly byHeight = new Map<number, ChainHeader>();
   private base = -1;
   private top = -1;
+  /**
+   * Every verified block hash from the anchor up, 32 bytes a height, long
+   * after the window of whole headers moved on: a deep header an upstream
+   * sends, or one read back from a cache, is checked against it (about 6 MB
+   * for mainnet's 180,000 blocks above its checkpoint). Heights below the
+   * anchor are not in it.
+   */
+  private hashes = Buffer.alloc(0);
+  private hashesBase = -1;
+  private hashesTop = -1;
 
   /** `keep` headers stay in memory; at least one retarget period more, so retargets can be checked. */
   constructor(
@@ -67,6 +82,25 @@ export class HeaderChain {
 
   hashAt(height: number): string | undefined {
     return this.byHeight.get(height)?.hash;
+  }
+
+  /** The verified hash at any height from the anchor up (the window's or the index's), in hex. */
+  verifiedHash(height: number): string | undefined {
+    const held = this.byHeight.get(height)?.hash;
+    if (held !== undefined || height < this.hashesBase || height > this.hashesTop) return held;
+    const at = (height - this.hashesBase) * HASH_BYTES;
+    return this.hashes.toString('hex', at, at + HASH_BYTES);
+  }
+
+  /**
+   * Whether the 32 bytes of `buf` at `offset` are the verified hash at
+   * `height` (compared natively, nothing allocated); undefined below the
+   * anchor or above the tip, where nothing is known.
+   */
+  hashMatches(height: number, buf: Buffer, offset: number): boolean | undefined {
+    if (height < this.hashesBase || height > this.hashesTop) return undefined;
+    const at = (height - this.hashesBase) * HASH_BYTES;
+    return buf.compare(this.hashes, at, at + HASH_BYTES, offset, offset + HASH_BYTES) === 0;
   }
 
   /**
@@ -164,8 +198,28 @@ export class HeaderChain {
     }
     for (const header of branch) this.byHeight.set(header.height, header);
     this.top = branch[branch.length - 1]!.height;
+    this.indexHashes(branch, anchor);
     const minKeep = Math.max(this.keep, this.network.retarget.interval + 2);
     while (this.top - this.base + 1 > minKeep) this.byHeight.delete(this.base++);
     return orphaned;
+  }
+
+  /** Writes a branch's hashes into the index; heights above its start it replaces are forgotten first. */
+  private indexHashes(branch: readonly ChainHeader[], anchor: boolean): void {
+    const start = branch[0]!.height;
+    if (anchor || this.hashesBase < 0 || start < this.hashesBase || start > this.hashesTop + 1) {
+      this.hashesBase = start;
+      this.hashesTop = start - 1;
+    }
+    this.hashesTop = Math.min(this.hashesTop, start - 1);
+    const top = branch[branch.length - 1]!.height;
+    const need = (top - this.hashesBase + 1) * HASH_BYTES;
+    if (need > this.hashes.length) {
+      const grown = Buffer.alloc(Math.max(need, this.hashes.length + Math.max(INDEX_GROWTH * HASH_BYTES, Math.floor(this.hashes.length / 4))));
+      this.hashes.copy(grown, 0, 0, Math.max(0, (this.hashesTop - this.hashesBase + 1) * HASH_BYTES));
+      this.hashes = grown;
+    }
+    for (const header of branch) header.hashBytes.copy(this.hashes, (header.height - this.hashesBase) * HASH_BYTES);
+    this.hashesTop = top;
   }
 }

@@ -150,10 +150,20 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
    * The hash of the best chain's block at `height`, when it is verified: in
    * the window held, or the block just below it (the lowest header's prev-hash).
    */
+  /**
+   * The verified chain's hash at `height`: in the window of whole headers, the
+   * block just below it, or deeper, from the index of every hash verified
+   * since the anchor (undefined below the anchor and above the tip).
+   */
   hashAt(height: number): string | undefined {
-    const held = this.chain.hashAt(height);
+    const held = this.chain.verifiedHash(height);
     if (held !== undefined || height !== this.chain.baseHeight - 1) return held;
     return this.chain.get(this.chain.baseHeight)?.prevHash;
+  }
+
+  /** Whether `buf`'s 32 bytes at `offset` are the verified hash at `height`; undefined where none is known. */
+  hashMatches(height: number, buf: Buffer, offset: number): boolean | undefined {
+    return this.chain.hashMatches(height, buf, offset);
   }
 
   headerAt(height: number): ChainHeader | undefined {

@@ -178,6 +178,30 @@ describe('answer cache in memory (no Redis)', () => {
     assert.equal(counts([sim]), after);
   });
 
+  it('caches headers far below the tracker window too: they are checked against every hash verified since the anchor', async (t) => {
+    // More blocks than the tracker keeps whole (a retarget period and two), so the low ones are below its window.
+    const sim = await Simulator.start({ initialBlocks: 2100, seed: 'cache-deep' });
+    const gw = await startTestGateway({ upstreams: [{ host: sim.host, port: sim.port, name: 'sim' }], admin: true });
+    t.after(async () => {
+      await gw.close();
+      await sim.stop();
+    });
+    await ready(gw, [sim]);
+    assert.equal(gw.gateway.tracker.headerAt(40), undefined, 'height 40 is below the window of whole headers');
+    assert.equal(gw.gateway.tracker.hashAt(40), sim.blockHash(40), 'its hash is still known');
+    const c = await session(gw, '1.4');
+    t.after(() => c.close());
+    const before = counts([sim]);
+    assert.equal(await c.request('blockchain.block.header', [40]), sim.headerHex(40));
+    assert.deepEqual(await c.request(HEADERS, [50, 10]), { count: 10, hex: hexRange(sim, 50, 10), max: 2016 });
+    const filled = counts([sim]);
+    assert.notEqual(filled, before, 'the first requests went upstream');
+    assert.equal(await c.request('blockchain.block.header', [40]), sim.headerHex(40));
+    assert.deepEqual(await c.request(HEADERS, [50, 10]), { count: 10, hex: hexRange(sim, 50, 10), max: 2016 });
+    assert.equal(await c.request('blockchain.block.header', [55]), sim.headerHex(55));
+    assert.equal(counts([sim]), filled, 'deep headers were stored and served from memory');
+  });
+
   it('never caches a mempool transaction, a verbose transaction, a short headers reply or anything near the tip', async (t) => {
     const sim = await Simulator.start({ initialBlocks: 130, seed: 'cache-never' });
     // per_tip_ttl_ms 0: fee answers are not reused even within one tip.

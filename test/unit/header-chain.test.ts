@@ -299,6 +299,44 @@ describe('HeaderChain.adopt', () => {
     big.adopt(bv.headers, true);
     assert.equal(tip - big.baseHeight + 1, interval + 50);
   });
+
+  test('every verified hash stays known below the window, replaced by a reorg, unknown below the anchor', () => {
+    const interval = REGTEST.retarget.interval;
+    const tip = interval + 300;
+    const long = regtestHeaders(tip, 'index');
+    const chain = new HeaderChain(REGTEST, 200);
+    // Anchored at 100 and extended in pieces, as the tracker does.
+    const anchor = chain.verifyBranch(100, long.slice(100, 1100), true);
+    assert.ok(anchor.ok);
+    chain.adopt(anchor.headers, true);
+    for (let from = 1100; from <= tip; from += 700) {
+      const v = chain.verifyBranch(from, long.slice(from, Math.min(tip + 1, from + 700)));
+      assert.ok(v.ok);
+      chain.adopt(v.headers);
+    }
+    assert.ok(chain.baseHeight > 250, `whole headers are held near the tip only (from ${chain.baseHeight})`);
+    for (const h of [100, 101, 200, chain.baseHeight - 1, chain.baseHeight, 1500, tip]) {
+      const hash = hashOf(long[h]!);
+      assert.equal(chain.verifiedHash(h), hash, `hex at ${h}`);
+      const stored = Buffer.concat([Buffer.from(long[h]!, 'hex'), Buffer.from(hash, 'hex')]);
+      assert.equal(chain.hashMatches(h, stored, 80), true, `bytes at ${h}`);
+      stored[80 + (h % 32)]! ^= 1;
+      assert.equal(chain.hashMatches(h, stored, 80), false, `a changed byte at ${h}`);
+    }
+    assert.equal(chain.hashMatches(99, Buffer.alloc(112), 80), undefined, 'below the anchor nothing is known');
+    assert.equal(chain.verifiedHash(99), undefined);
+    assert.equal(chain.hashMatches(tip + 1, Buffer.alloc(112), 80), undefined, 'above the tip nothing is known');
+    // A heavier fork from tip-10 replaces the hashes above its start, and only those.
+    const fork = regtestHeaders(tip + 2, 'index fork', long.slice(0, tip - 9));
+    const v = chain.verifyBranch(tip - 9, fork.slice(tip - 9));
+    assert.ok(v.ok);
+    chain.adopt(v.headers);
+    assert.equal(chain.verifiedHash(tip - 10), hashOf(long[tip - 10]!));
+    for (const h of [tip - 9, tip, tip + 2]) assert.equal(chain.verifiedHash(h), hashOf(fork[h]!), `the fork's hash at ${h}`);
+    const orphan = Buffer.concat([Buffer.from(long[tip - 5]!, 'hex'), Buffer.from(hashOf(long[tip - 5]!), 'hex')]);
+    assert.equal(chain.hashMatches(tip - 5, orphan, 80), false, 'an orphaned header no longer matches');
+    assert.equal(chain.verifiedHash(200), hashOf(long[200]!), 'deep hashes are untouched');
+  });
 });
 
 /**

@@ -19,6 +19,7 @@ import type { OutputBuffer } from '../protocol/reply-encoder.js';
 import type { SessionCost } from '../limits/session-cost.js';
 import type { UnsentHolder } from '../limits/unsent-budget.js';
 import type { ListenerDeps } from './listener.js';
+import { ClientConnection } from './client-connection.js';
 import { Session, type SessionContext, type SessionTransport } from './session.js';
 
 /** How long a closed connection whose client does not read gets before it is destroyed. */
@@ -81,7 +82,7 @@ export class RawDoor {
   }
 }
 
-export class RawConnection implements SessionTransport, SessionContext, UnsentHolder {
+export class RawConnection extends ClientConnection implements SessionTransport, SessionContext, UnsentHolder {
   readonly session: Session;
   /** The partial line being read; null between lines. */
   private framer: LineFramer | null = null;
@@ -91,28 +92,17 @@ export class RawConnection implements SessionTransport, SessionContext, UnsentHo
   private writeBlocked = false;
 
   constructor(
-    private readonly door: RawDoor,
+    protected override readonly door: RawDoor,
     private readonly stream: Duplex,
     private readonly raw: net.Socket,
-    readonly remoteAddress: string,
-    private readonly port: number,
-    readonly cost: SessionCost,
+    remoteAddress: string,
+    port: number,
+    cost: SessionCost,
     private release: ((group: string) => void) | null,
   ) {
+    super(door, remoteAddress, port, cost);
     this.maxLineBytes = door.deps.config.limits.maxLineBytes;
     this.session = new Session(door.deps, this, this);
-  }
-
-  get listener(): string {
-    return this.door.config.url;
-  }
-
-  get sentBytes(): CounterCell {
-    return this.door.sentBytes;
-  }
-
-  get peer(): string {
-    return `${this.remoteAddress}:${this.port}`;
   }
 
   /** Bytes read from the socket: counted (also those of a line refused as oversize or not valid JSON), framed, handed on. */
@@ -138,12 +128,8 @@ export class RawConnection implements SessionTransport, SessionContext, UnsentHo
     }
     const { deps } = door;
     // What the client has not taken, and what this turn puts before its last answer (see bytesBeforeLast).
-    const unsent = this.unsent() + out.bytesBeforeLast;
-    if (unsent > deps.config.limits.maxUnsentBytes) {
+    if (this.cutIfSlowReader(this.unsent() + out.bytesBeforeLast)) {
       out.clear();
-      deps.metrics.disconnects.inc({ reason: 'slow_reader' });
-      this.session.log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
-      stream.destroy();
       return;
     }
     // One write for the whole turn: one encode, one syscall, however many answers it holds.
@@ -182,13 +168,7 @@ export class RawConnection implements SessionTransport, SessionContext, UnsentHo
     return stream === raw ? raw.writableLength : stream.writableLength + raw.writableLength;
   }
 
-  cut(totalBytes: number): void {
-    const { deps } = this.door;
-    deps.metrics.disconnects.inc({ reason: 'unsent_total' });
-    this.session.log.warn(
-      { unsentBytes: this.unsent(), totalUnsentBytes: totalBytes, maxUnsentBytesTotal: deps.config.limits.maxUnsentBytesTotal },
-      'unsent output of all sessions over max_unsent_bytes_total; disconnecting one of the largest holders',
-    );
+  protected drop(): void {
     this.stream.destroy();
   }
 
@@ -198,11 +178,8 @@ export class RawConnection implements SessionTransport, SessionContext, UnsentHo
     const release = this.release;
     this.release = null;
     release?.(this.cost.group);
-    door.deps.unsent.remove(this);
     door.open.delete(this.stream);
-    door.deps.metrics.sessions.dec({ listener: door.config.url, transport: door.config.scheme });
-    this.session.detach();
-    if (this.session.logs('debug')) this.session.log.debug('connection closed');
+    this.ended('connection closed');
   }
 }
 

@@ -13,6 +13,7 @@ import type { OutputBuffer } from '../protocol/reply-encoder.js';
 import type { SessionCost } from '../limits/session-cost.js';
 import type { UnsentHolder } from '../limits/unsent-budget.js';
 import type { ListenerDeps } from './listener.js';
+import { ClientConnection } from './client-connection.js';
 import { Session, type SessionContext, type SessionTransport } from './session.js';
 
 /** WebSocket close code for data we do not accept (RFC 6455 1003). */
@@ -65,29 +66,18 @@ export class WsConnections {
   }
 }
 
-export class WsConnection implements SessionTransport, SessionContext, UnsentHolder {
+export class WsConnection extends ClientConnection implements SessionTransport, SessionContext, UnsentHolder {
   readonly session: Session;
 
   constructor(
-    private readonly door: WsConnections,
+    protected override readonly door: WsConnections,
     private readonly ws: WebSocket,
-    readonly remoteAddress: string,
-    private readonly port: number,
-    readonly cost: SessionCost,
+    remoteAddress: string,
+    port: number,
+    cost: SessionCost,
   ) {
+    super(door, remoteAddress, port, cost);
     this.session = new Session(door.deps, this, this);
-  }
-
-  get listener(): string {
-    return this.door.config.url;
-  }
-
-  get sentBytes(): CounterCell {
-    return this.door.sentBytes;
-  }
-
-  get peer(): string {
-    return `${this.remoteAddress}:${this.port}`;
   }
 
   receive(data: WsData, isBinary: boolean): void {
@@ -118,12 +108,8 @@ export class WsConnection implements SessionTransport, SessionContext, UnsentHol
     }
     const { deps } = this.door;
     const maxUnsent = deps.config.limits.maxUnsentBytes;
-    const unsent = ws.bufferedAmount + out.bytesBeforeLast;
-    if (unsent > maxUnsent) {
+    if (this.cutIfSlowReader(ws.bufferedAmount + out.bytesBeforeLast)) {
       out.clear();
-      deps.metrics.disconnects.inc({ reason: 'slow_reader' });
-      this.session.log.warn({ unsentBytes: unsent }, 'client is not reading its answers; disconnecting');
-      ws.terminate();
       return;
     }
     const resume = (): void => {
@@ -156,28 +142,19 @@ export class WsConnection implements SessionTransport, SessionContext, UnsentHol
     return this.ws.bufferedAmount;
   }
 
-  cut(totalBytes: number): void {
-    const { deps } = this.door;
-    deps.metrics.disconnects.inc({ reason: 'unsent_total' });
-    this.session.log.warn(
-      { unsentBytes: this.unsent(), totalUnsentBytes: totalBytes, maxUnsentBytesTotal: deps.config.limits.maxUnsentBytesTotal },
-      'unsent output of all sessions over max_unsent_bytes_total; disconnecting one of the largest holders',
-    );
+  protected drop(): void {
     this.ws.terminate();
   }
 
   /** The WebSocket closed. */
   gone(code: number): void {
     const { door } = this;
-    door.deps.unsent.remove(this);
     if (code === WS_TOO_BIG) {
       door.deps.metrics.disconnects.inc({ reason: 'oversize' });
       door.deps.metrics.frames.oversize.inc();
     }
     door.open.delete(this.ws);
-    door.deps.metrics.sessions.dec({ listener: door.config.url, transport: door.config.scheme });
-    this.session.detach();
-    if (this.session.logs('debug')) this.session.log.debug('websocket closed');
+    this.ended('websocket closed');
   }
 }
 

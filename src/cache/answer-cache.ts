@@ -545,8 +545,14 @@ export class AnswerCache implements Forwarder {
   /** A cp_height answer: its headers verify, and the branch folds the last header's hash into the root. */
   private verifyCheckpointProof(method: string, args: readonly unknown[], canonical: unknown): string | null {
     const c = canonical as { branch?: unknown; root?: unknown; header?: unknown; headers?: unknown };
-    if (!Array.isArray(c.branch) || typeof c.root !== 'string') return 'checkpoint answer lacks branch or root';
     const start = Number(args[0]);
+    // Asked for headers past the tip, a server has none to send and, as ElectrumX, no proof either:
+    // an honest answer, which must not get the only upstream quarantined by a client that asks it.
+    if (method === 'blockchain.block.headers' && Array.isArray(c.headers) && c.headers.length === 0) {
+      const tip = this.tracker.tip;
+      return tip !== null && start > tip.height ? null : 'no headers for a range below the tip';
+    }
+    if (!Array.isArray(c.branch) || typeof c.root !== 'string') return 'checkpoint answer lacks branch or root';
     const headers = method === 'blockchain.block.header' ? [String(c.header)] : Array.isArray(c.headers) ? (c.headers as string[]) : [];
     if (headers.length === 0) return 'checkpoint answer has no headers';
     if (method === 'blockchain.block.headers' && headers.length !== Number(args[1])) return 'short checkpoint answer';

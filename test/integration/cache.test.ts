@@ -202,6 +202,23 @@ describe('answer cache in memory (no Redis)', () => {
     assert.equal(counts([sim]), filled, 'deep headers were stored and served from memory');
   });
 
+  it('headers asked for past the tip with a cp_height get the empty answer, and the honest upstream stays in rotation', async (t) => {
+    // Found by the fuzzing chaos scenario: ElectrumX answers such a range with no headers and no
+    // proof, which the checkpoint check took for a lie, quarantining the only upstream for 10 minutes.
+    const sim = await Simulator.start({ initialBlocks: 40, seed: 'cache-past-tip' });
+    const gw = await startTestGateway({ upstreams: [{ host: sim.host, port: sim.port, name: 'sim' }], admin: true });
+    t.after(async () => {
+      await gw.close();
+      await sim.stop();
+    });
+    await ready(gw, [sim]);
+    const c = await session(gw, '1.6');
+    t.after(() => c.close());
+    assert.deepEqual(await c.request(HEADERS, [45, 10, 30]), { count: 0, headers: [], max: 2016 });
+    assert.equal(gw.gateway.pool.status()[0]!.quarantine, null, 'not quarantined');
+    assert.equal(await c.request('blockchain.block.header', [7]), sim.headerHex(7), 'and still answering');
+  });
+
   it('never caches a mempool transaction, a verbose transaction, a short headers reply or anything near the tip', async (t) => {
     const sim = await Simulator.start({ initialBlocks: 130, seed: 'cache-never' });
     // per_tip_ttl_ms 0: fee answers are not reused even within one tip.

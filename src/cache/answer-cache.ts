@@ -151,16 +151,23 @@ export class AnswerCache implements Forwarder {
   hit(method: string, args: readonly unknown[], clientVersion: string): RawJson | undefined {
     const plan = cachePlan(method, args, this.buried);
     if (plan.kind === 'headers') return this.headersInMemory(method, plan.start, plan.count, plan.single, clientVersion);
-    if (plan.kind === 'transaction') {
-      const height = this.confirmed.get(plan.txid);
-      if (height === undefined || !this.buried(height)) return undefined;
-      const memo = this.l1.getWire(`tx:${plan.txid}`);
-      if (memo === undefined) return undefined;
-      this.observer?.cacheLookup(method, 'l1');
-      this.observer?.cacheServedBytes((memo.length - 2) / 2);
-      return new RawJson(memo);
-    }
+    if (plan.kind === 'transaction') return this.cacheableTx(plan.txid) ? this.txMemo(method, plan.txid) : undefined;
     return undefined;
+  }
+
+  /** Whether a transaction's bytes may be cached: a verified proof put it in a block buried deep enough. */
+  private cacheableTx(txid: string): boolean {
+    const height = this.confirmed.get(txid);
+    return height !== undefined && this.buried(height);
+  }
+
+  /** A cacheable transaction's wire form, when the wire memo holds it. */
+  private txMemo(method: string, txid: string): RawJson | undefined {
+    const memo = this.l1.getWire(`tx:${txid}`);
+    if (memo === undefined) return undefined;
+    this.observer?.cacheLookup(method, 'l1');
+    this.observer?.cacheServedBytes((memo.length - 2) / 2);
+    return new RawJson(memo);
   }
 
   private buried = (height: number): boolean => {
@@ -412,22 +419,19 @@ export class AnswerCache implements Forwarder {
   }
 
   /**
-   * The header at `height` when L1 holds it and it is on the tracker's chain.
-   * Inside the tracker's window it is checked against the tracker's header
-   * (hash bytes compared natively) and served as the tracker's own hex, so a
-   * hit encodes nothing; below the window every stored header was proven when
-   * it was stored and L1's buffer (80 bytes, then its hash) is served. Just
-   * below the window the tracker still knows the hash (its lowest header's
-   * prev-hash), and an L1 header left there by a reorg is not served.
+   * The header at `height` when L1 holds it and it is on the verified chain.
+   * It is checked against the tracker's index of verified hashes (compared
+   * natively, nothing allocated); inside the tracker's window it is served as
+   * the tracker's own hex, so a hit encodes nothing, below it as L1's buffer
+   * (80 bytes, then its hash). Below the anchor, where only the anchor's
+   * prev-hash is known, a header proven when it was stored is served. A header left by a reorg is never served.
    */
   private heldHeader(height: number): HeaderSource | undefined {
     const b = this.l1.get(`h:${height}`);
     if (b === undefined) return undefined;
-    const tracked = this.tracker.headerAt(height);
-    if (tracked !== undefined) return b.compare(tracked.hashBytes, 0, 32, 80, 112) === 0 ? tracked.hex : undefined;
-    // Below the window: the index of verified hashes says (a header left by a reorg is not served).
     const matches = this.tracker.hashMatches(height, b, 80);
-    if (matches !== undefined) return matches ? b : undefined;
+    if (matches === false) return undefined;
+    if (matches === true) return this.tracker.headerAt(height)?.hex ?? b;
     const known = this.tracker.hashAt(height);
     return known === undefined || hexEquals(b, 80, known) ? b : undefined;
   }
@@ -437,15 +441,10 @@ export class AnswerCache implements Forwarder {
   }
 
   private async transaction(method: string, txid: string, deadline: number, raw: boolean): Promise<unknown> {
-    const height = this.confirmed.get(txid);
-    const cacheable = height !== undefined && this.buried(height);
+    const cacheable = this.cacheableTx(txid);
     if (cacheable) {
-      const memo = raw ? this.l1.getWire(`tx:${txid}`) : undefined;
-      if (memo !== undefined) {
-        this.observer?.cacheLookup(method, 'l1');
-        this.observer?.cacheServedBytes((memo.length - 2) / 2);
-        return new RawJson(memo);
-      }
+      const memo = raw ? this.txMemo(method, txid) : undefined;
+      if (memo !== undefined) return memo;
       // L1 and Redis hold the raw bytes: the check on read-back hashes them.
       const hit = await this.lookup(`tx:${txid}`, 'transaction', (v) => verifyTransaction(txid, v.toString('hex')));
       if (hit) {

@@ -13,8 +13,6 @@ import { checkBits, timespanStartHeight, type HeaderFacts } from './difficulty.j
 export interface ChainHeader extends HeaderFacts {
   readonly hex: string;
   readonly hash: string;
-  /** The hash's bytes in the same (display) order: the cache compares stored headers with it without encoding them. */
-  readonly hashBytes: Buffer;
   readonly prevHash: string;
   /** Work from the window's base up to and including this header. */
   readonly work: bigint;
@@ -137,7 +135,7 @@ export class HeaderChain {
       work += workForBits(parsed.bits);
       // On sha256d networks the proof-of-work hash is the block hash: hash each header once.
       const hash = this.network.powHash === 'sha256d' ? pow.powHash : blockHash(hex);
-      const header: ChainHeader = { height, hex, hash, hashBytes: Buffer.from(hash, 'hex'), prevHash: parsed.prevHash, bits: parsed.bits, time: parsed.time, work };
+      const header: ChainHeader = { height, hex, hash, prevHash: parsed.prevHash, bits: parsed.bits, time: parsed.time, work };
       out.push(header);
       prev = header;
     }
@@ -219,7 +217,7 @@ export class HeaderChain {
       this.hashes.copy(grown, 0, 0, Math.max(0, (this.hashesTop - this.hashesBase + 1) * HASH_BYTES));
       this.hashes = grown;
     }
-    for (const header of branch) header.hashBytes.copy(this.hashes, (header.height - this.hashesBase) * HASH_BYTES);
+    for (const header of branch) this.hashes.write(header.hash, (header.height - this.hashesBase) * HASH_BYTES, HASH_BYTES, 'hex');
     this.hashesTop = top;
   }
 }

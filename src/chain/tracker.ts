@@ -147,10 +147,6 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
   }
 
   /**
-   * The hash of the best chain's block at `height`, when it is verified: in
-   * the window held, or the block just below it (the lowest header's prev-hash).
-   */
-  /**
    * The verified chain's hash at `height`: in the window of whole headers, the
    * block just below it, or deeper, from the index of every hash verified
    * since the anchor (undefined below the anchor and above the tip).

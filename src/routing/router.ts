@@ -67,12 +67,14 @@ export class Router {
    * Where a request may go: tip-sensitive ones avoid lagging upstreams (headers
    * this deep below the tip are the same everywhere), and headers go only to
    * upstreams whose tip reaches the last one asked (a lagging server answers
-   * short; a range running past the best tip is short everywhere, so it asks
-   * only for the tip).
+   * short; a range running past the verified tip is short everywhere, so it
+   * asks only for that tip). Measured against the verified tip, not the highest
+   * claimed one: an upstream claiming a tip it has not proven would otherwise
+   * be the only one let answer requests past the real tip.
    */
   private placement(method: string, args: readonly unknown[]): { tipSensitive: boolean; minTipHeight?: number } {
     const asked = lastHeightAsked(method, args);
-    const best = this.pool.bestTipHeight();
+    const best = this.pool.referenceTipHeight();
     const tipSensitive = !TIP_INSENSITIVE.has(method) && (asked === null || best === null || asked > best - BURIED_DEPTH);
     return asked !== null && best !== null ? { tipSensitive, minTipHeight: Math.min(asked, best) } : { tipSensitive };
   }
@@ -158,7 +160,7 @@ export class Router {
           continue;
         }
         this.pool.recordSuccess(conn);
-        this.origins.learn(method, canonical, conn.name, this.pool.bestTipHeight());
+        this.origins.learn(method, canonical, conn.name, this.pool.referenceTipHeight());
         return clientResult(method, canonical, clientVersion);
       } catch (err) {
         if (gap !== null && !gaps.has(gap) && revealsGap(gap, err)) {

@@ -336,7 +336,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
 
   /** Every upstream's tip and lag to the observer (lag 0 while there is nothing to measure against). */
   private reportLags(): void {
-    const best = this.lagReference();
+    const best = this.referenceTipHeight();
     for (const x of this.upstreams) if (x.tip) this.observer?.upstreamTip(x.name, x.tip.height, best === null ? 0 : best - x.tip.height);
   }
 
@@ -349,7 +349,12 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.refreshAll();
   }
 
-  private lagReference(): number | null {
+  /**
+   * The tip that routing measures against: the tracker's verified tip once there is
+   * one, so a tip claimed and not (yet) proven steers nothing; the best claimed tip
+   * only for a pool without a tracker.
+   */
+  referenceTipHeight(): number | null {
     return this.verifiedHeight ?? (this.lagFromVerifiedOnly ? null : this.bestTipHeight());
   }
 
@@ -408,7 +413,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
 
   status(): UpstreamStatus[] {
     const now = Date.now();
-    const best = this.lagReference();
+    const best = this.referenceTipHeight();
     return this.upstreams.map((u) => {
       const first = u.openConns()[0];
       const endpoint = u.def.endpoints[u.endpointIndex]!;
@@ -526,7 +531,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   }
 
   private pick(options: AcquireOptions, now: number): UpstreamConnection | null {
-    const best = this.lagReference();
+    const best = this.referenceTipHeight();
     let candidates: (Candidate & { u: Upstream; conn: UpstreamConnection })[] = [];
     for (const u of this.upstreams) {
       if (u.wrongNetwork || u.cordoned || u.quarantinedUntil > now || options.excludeUpstreams?.has(u.name)) continue;
@@ -559,7 +564,7 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     if (u.openConns().length === 0) return u.everConnected || u.failures > 0 ? 'down' : 'connecting';
     if (u.quarantinedUntil > now) return 'quarantined';
     if (u.breaker.state(now) !== 'closed') return 'open-circuit';
-    if (this.isLagging(u, this.lagReference())) return 'lagging';
+    if (this.isLagging(u, this.referenceTipHeight())) return 'lagging';
     return 'healthy';
   }
 

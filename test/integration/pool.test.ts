@@ -591,7 +591,7 @@ describe('when a broadcast may be sent again (router over a stand-in pool)', () 
         }) as unknown as UpstreamConnection,
     );
     const pool = {
-      bestTipHeight: () => 110,
+      referenceTipHeight: () => 110,
       ready: () => conns,
       acquire: async (_deadline: number, o: { excludeUpstreams?: ReadonlySet<string>; excludeConnections?: ReadonlySet<UpstreamConnection> } = {}) => {
         const c = conns.find((x) => !o.excludeConnections?.has(x) && !o.excludeUpstreams?.has(x.name));
@@ -634,5 +634,48 @@ describe('when a broadcast may be sent again (router over a stand-in pool)', () 
     const { pool, attempts } = standIn({ a: () => Promise.reject(new UpstreamError('closed', 'upstream closed the connection')), b: async () => ({ success: true }) });
     await assert.rejects(forward(pool, 'blockchain.transaction.broadcast_package', [['00']]));
     assert.deepEqual(attempts, ['a']);
+  });
+});
+
+describe('routing measures against the verified tip, not the highest claimed one (router over a stand-in pool)', () => {
+  const VERIFIED = 110;
+  const CLAIMED = 160;
+  /** A pool whose one upstream claims a tip 50 blocks past the verified one; `acquire` records what it was asked for. */
+  function claimingPool(answer: unknown): { pool: UpstreamPool; asked: Array<{ minTipHeight?: number; tipSensitive?: boolean; prefer?: string }> } {
+    const asked: Array<{ minTipHeight?: number; tipSensitive?: boolean; prefer?: string }> = [];
+    const conn = { name: 'a', version: '1.6', isOpen: true, inFlight: 0, request: async () => answer } as unknown as UpstreamConnection;
+    const pool = {
+      bestTipHeight: () => CLAIMED,
+      referenceTipHeight: () => VERIFIED,
+      ready: () => [conn],
+      acquire: async (_deadline: number, o: { minTipHeight?: number; tipSensitive?: boolean; prefer?: string }) => {
+        asked.push({ minTipHeight: o.minTipHeight, tipSensitive: o.tipSensitive, prefer: o.prefer });
+        return conn;
+      },
+      recordSuccess: () => undefined,
+      recordFailure: () => undefined,
+      quarantine: () => undefined,
+    } as unknown as UpstreamPool;
+    return { pool, asked };
+  }
+  const options = { attemptTimeoutMs: 1000, quarantineMs: 1000 } as ConstructorParameters<typeof Router>[1];
+
+  it('a header past the verified tip may go to any upstream at the verified tip, not only to the one claiming more', async () => {
+    const { pool, asked } = claimingPool('00'.repeat(80));
+    await new Router(pool, options).forward('blockchain.block.header', [VERIFIED + 5], '1.6', Date.now() + 2000);
+    assert.equal(asked[0]!.minTipHeight, VERIFIED);
+    // A header 3 below the verified tip is near the tip: it avoids lagging upstreams.
+    await new Router(pool, options).forward('blockchain.block.header', [VERIFIED - 3], '1.6', Date.now() + 2000);
+    assert.equal(asked[1]!.tipSensitive, true);
+    assert.equal(asked[1]!.minTipHeight, VERIFIED - 3);
+  });
+
+  it('a transaction confirmed 2 blocks below the verified tip is recent: its lookup prefers the upstream that listed it', async () => {
+    const txid = 'ab'.repeat(32);
+    const { pool, asked } = claimingPool([{ tx_hash: txid, height: VERIFIED - 2 }]);
+    const router = new Router(pool, options);
+    await router.forward('blockchain.scripthash.get_history', ['cd'.repeat(32)], '1.6', Date.now() + 2000);
+    await router.forward('blockchain.transaction.get', [txid], '1.6', Date.now() + 2000);
+    assert.equal(asked[1]!.prefer, 'a');
   });
 });

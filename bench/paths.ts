@@ -17,4 +17,5 @@ export const DIST = path.join(REPO_ROOT, 'dist');
 export const GATEWAY_CLI = path.join(DIST, 'src', 'cli', 'main.js');
 export const SIM_MAIN = path.join(DIST, 'test', 'sim', 'main.js');
 export const ECHO_MAIN = path.join(DIST, 'bench', 'baselines', 'echo.js');
+export const RELAY_MAIN = path.join(DIST, 'bench', 'baselines', 'relay.js');
 export const WORKER_MAIN = path.join(DIST, 'bench', 'loadgen', 'worker.js');

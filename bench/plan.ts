@@ -42,12 +42,13 @@ export function makePlan(quick: boolean): Plan {
     entries: [
       { id: 'headers-hot', scenario: 'headers-hot', size: { sessions: quick ? 32 : 64, ...t }, targets: THROUGHPUT_TARGETS },
       { id: 'wallet-sync', scenario: 'wallet-sync', size: { sessions: quick ? 8 : 16, ...t }, targets: THROUGHPUT_TARGETS },
-      { id: 'passthrough', scenario: 'passthrough', size: { sessions: quick ? 32 : 64, ...t }, targets: THROUGHPUT_TARGETS },
+      // The Node relay only here: it tells how much of the gap to HAProxy on pass-through is Node's own.
+      { id: 'passthrough', scenario: 'passthrough', size: { sessions: quick ? 32 : 64, ...t }, targets: [...THROUGHPUT_TARGETS, 'relay'] },
       {
         id: 'passthrough-1',
         scenario: 'passthrough',
         size: { sessions: 1, ops: quick ? 500 : 5000, warmupMs: quick ? 200 : 1000 },
-        targets: ['sim', 'haproxy', 'gateway-w1', 'gateway-w2'],
+        targets: ['sim', 'haproxy', 'relay', 'gateway-w1', 'gateway-w2'],
         note: 'one session, one request at a time: the latency a proxy adds',
       },
       {
@@ -71,7 +72,7 @@ export function makePlan(quick: boolean): Plan {
         id: 'subscribe-storm',
         scenario: 'subscribe-storm',
         size: { sessions: quick ? 1000 : 10_000, holdMs: quick ? 300 : 1000 },
-        targets: ['sim', 'haproxy', 'gateway-w1', 'gateway-w2'],
+        targets: ['sim', 'haproxy', 'relay', 'gateway-w1', 'gateway-w2'],
       },
       {
         id: 'idle',

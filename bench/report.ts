@@ -55,6 +55,7 @@ export const TARGET_LABELS: Record<string, string> = {
   echo: 'echo floor',
   sim: 'simulator direct',
   haproxy: 'HAProxy (TCP)',
+  relay: 'Node relay (TCP)',
   'gateway-w1': 'gateway, 1 worker',
   'gateway-w2': 'gateway, 2 workers',
   'gateway-w1-limits': 'gateway, 1 worker, default limits',
@@ -143,6 +144,31 @@ export function checkTargets(runs: readonly EntryRun[]): TargetCheck[] {
         : 'not run',
     met: added === null ? null : added <= 0.1,
     // The multi-session run profiles the same per-request path with many more samples.
+    profileScenario: 'passthrough',
+  });
+
+  // Not a target of the issue: the same pass-through work done by the smallest Node TCP proxy
+  // (bench/baselines/relay.ts), so the table shows how much of the gap to HAProxy is Node's own.
+  const relay = find(runs, 'passthrough', 'relay');
+  const haproxyPt = find(runs, 'passthrough', 'haproxy');
+  const gatewayPt = find(runs, 'passthrough', 'gateway-w1');
+  const relay1 = find(runs, 'passthrough-1', 'relay');
+  const floorParts: string[] = [];
+  if (relay?.measured && haproxyPt?.measured) floorParts.push(`relay ${ratio(rps(relay), rps(haproxyPt))} HAProxy (${fmt(rps(relay))} vs ${fmt(rps(haproxyPt))} req/s)`);
+  if (relay?.measured && gatewayPt?.measured) floorParts.push(`gateway ${ratio(rps(gatewayPt), rps(relay))} the relay`);
+  if (relay1?.measured && h1?.measured) {
+    const d = relay1.measured.latency.p50Ms - h1.measured.latency.p50Ms;
+    floorParts.push(`passthrough-1 p50: relay ${d >= 0 ? '+' : '−'}${fmt(Math.abs(d), 3)} ms over HAProxy`);
+    if (p1?.measured) {
+      const g = p1.measured.latency.p50Ms - relay1.measured.latency.p50Ms;
+      floorParts.push(`gateway ${g >= 0 ? '+' : '−'}${fmt(Math.abs(g), 3)} ms over the relay`);
+    }
+  }
+  out.push({
+    id: 'passthrough-node-floor',
+    goal: 'passthrough: a bare Node TCP relay against HAProxy and against the gateway (reported: the part of the gap that is Node\'s)',
+    measured: floorParts.length > 0 ? floorParts.join('; ') : 'not run',
+    met: floorParts.length > 0 ? 'measured' : null,
     profileScenario: 'passthrough',
   });
 

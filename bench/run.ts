@@ -9,7 +9,7 @@
  *   --quick                 quick mode
  *   --scenarios a,b         only these plan entries (headers-hot, wallet-sync, passthrough,
  *                           passthrough-1, chunk-download, mixed-real, subscribe-storm, idle)
- *   --targets a,b           only these targets (sim, echo, haproxy, gateway-w1, gateway-w2,
+ *   --targets a,b           only these targets (sim, echo, haproxy, relay, gateway-w1, gateway-w2,
  *                           gateway-w1-limits)
  *   --generators N          load-generator processes (default 2)
  *   --no-retry              keep runs during which other work used more than half a core
@@ -49,6 +49,7 @@ export const TARGET_SPECS: Record<string, TargetSpec> = {
   sim: { id: 'sim', kind: 'sim', label: TARGET_LABELS['sim']! },
   echo: { id: 'echo', kind: 'echo', label: TARGET_LABELS['echo']! },
   haproxy: { id: 'haproxy', kind: 'haproxy', label: TARGET_LABELS['haproxy']! },
+  relay: { id: 'relay', kind: 'relay', label: TARGET_LABELS['relay']! },
   'gateway-w1': { id: 'gateway-w1', kind: 'gateway', workers: 1, label: TARGET_LABELS['gateway-w1']! },
   'gateway-w2': { id: 'gateway-w2', kind: 'gateway', workers: 2, label: TARGET_LABELS['gateway-w2']! },
   'gateway-w1-limits': { id: 'gateway-w1-limits', kind: 'gateway', workers: 1, defaultLimits: true, label: TARGET_LABELS['gateway-w1-limits']! },

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * The things a scenario is run against, each a separate process measured by
- * /proc: the echo floor, the simulator directly, HAProxy in front of the
- * simulator, and the gateway (1 or 2 cluster workers) in front of the
+ * /proc: the echo floor, the simulator directly, HAProxy or the Node relay
+ * in front of the simulator, and the gateway (1 or 2 cluster workers) in front of the
  * simulator.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,12 +13,12 @@ import type { SimProcess } from './baselines/sim.js';
 import { startHaproxy, haproxyMaxSessions } from './baselines/haproxy.js';
 import { BenchConnection, PhaseStats } from './loadgen/client.js';
 import { processTree, sessionsByProcess } from './loadgen/procstat.js';
-import { ECHO_MAIN, GATEWAY_CLI } from './paths.js';
+import { ECHO_MAIN, GATEWAY_CLI, RELAY_MAIN } from './paths.js';
 
-export type TargetKind = 'echo' | 'sim' | 'haproxy' | 'gateway';
+export type TargetKind = 'echo' | 'sim' | 'haproxy' | 'relay' | 'gateway';
 
 export interface TargetSpec {
-  /** Column key in results: echo, sim, haproxy, gateway-w1, gateway-w2, gateway-w1-limits. */
+  /** Column key in results: echo, sim, haproxy, relay, gateway-w1, gateway-w2, gateway-w1-limits. */
   readonly id: string;
   readonly kind: TargetKind;
   readonly label: string;
@@ -90,14 +90,16 @@ export async function startTarget(spec: TargetSpec, opts: StartOptions): Promise
         },
       };
     }
+    case 'relay':
+      return startRelayTarget(spec, opts.sim);
     case 'gateway':
       return startGatewayTarget(spec, opts);
   }
 }
 
-async function startEcho(spec: TargetSpec, sizes: Record<string, number>): Promise<RunningTarget> {
-  const t = new ChildTarget('echo', process.execPath, [ECHO_MAIN, '--port', '0', '--sizes', JSON.stringify(sizes)]);
-  const info = await t.waitForLine((line) => {
+/** The listening port a baseline prints as its first line of JSON. */
+async function childOnPort(t: ChildTarget): Promise<number> {
+  return t.waitForLine((line) => {
     try {
       const v = JSON.parse(line) as { port?: number };
       return typeof v.port === 'number' ? v.port : undefined;
@@ -105,7 +107,18 @@ async function startEcho(spec: TargetSpec, sizes: Record<string, number>): Promi
       return undefined;
     }
   }, 15_000);
-  return { spec, host: '127.0.0.1', port: info, pid: t.pid, maxSessions: Infinity, notes: [], stop: () => t.stop() };
+}
+
+async function startRelayTarget(spec: TargetSpec, sim: SimProcess): Promise<RunningTarget> {
+  const t = new ChildTarget('relay', process.execPath, [RELAY_MAIN, '--port', '0', '--upstream', `${sim.host}:${sim.port}`]);
+  const port = await childOnPort(t);
+  return { spec, host: '127.0.0.1', port, pid: t.pid, maxSessions: Infinity, notes: [], stop: () => t.stop() };
+}
+
+async function startEcho(spec: TargetSpec, sizes: Record<string, number>): Promise<RunningTarget> {
+  const t = new ChildTarget('echo', process.execPath, [ECHO_MAIN, '--port', '0', '--sizes', JSON.stringify(sizes)]);
+  const port = await childOnPort(t);
+  return { spec, host: '127.0.0.1', port, pid: t.pid, maxSessions: Infinity, notes: [], stop: () => t.stop() };
 }
 
 /** The YAML the harness runs the gateway on; only keys the built schema knows are written. */

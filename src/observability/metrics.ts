@@ -16,7 +16,7 @@ import { BatchedCounter, BatchedHistogram, type CounterCell, type HistogramCell 
 import type { FailoverReason } from '../routing/router.js';
 import type { RequestOutcome } from '../upstream/connection.js';
 import type { BreakerState } from '../upstream/health.js';
-import { UPSTREAM_STATES, type PoolObserver, type UpstreamState } from '../upstream/pool.js';
+import { PING_RESULTS, UPSTREAM_STATES, type PingResult, type PoolObserver, type UpstreamState } from '../upstream/pool.js';
 import { MOVE_FAILURES, type HubObserver, type MoveFailure, type OrphanCounts } from '../subscriptions/hub.js';
 import { CACHED_KINDS, type CacheObserver, type CachedKind } from '../cache/answer-cache.js';
 import type { L2Observer, Tier } from '../cache/tiers.js';
@@ -91,6 +91,12 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     name: `${PREFIX}upstream_reconnects_total`,
     help: 'Times an upstream came back after losing every connection',
     labelNames: ['upstream'],
+    registers: [this.registry],
+  });
+  private readonly upstreamPings = new Counter({
+    name: `${PREFIX}upstream_pings_total`,
+    help: 'Liveness checks per upstream connection, by result: answered, skipped (it answered other requests since the last round), late (timed out while other replies came: slow, kept open), failed (closed when it timed out)',
+    labelNames: ['upstream', 'result'],
     registers: [this.registry],
   });
   private readonly upstreamBreakerGauge = new Gauge({
@@ -435,6 +441,7 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
       this.knownUpstreams.add(name);
       for (const reason of FAILOVER_REASONS) this.upstreamFailovers.inc({ upstream: name, reason }, 0);
       this.upstreamReconnects.inc({ upstream: name }, 0);
+      for (const result of PING_RESULTS) this.upstreamPings.inc({ upstream: name, result }, 0);
     }
     for (const s of UPSTREAM_STATES) this.upstreamStateGauge.set({ upstream: name, state: s }, s === state ? 1 : 0);
   }
@@ -463,6 +470,10 @@ export class GatewayMetrics implements PoolObserver, HubObserver, CacheObserver,
     }
     counter.inc();
     if (result === 'ok' || result === 'error') cells.duration.observe(outcome.ms / 1000);
+  }
+
+  upstreamPing(name: string, result: PingResult): void {
+    this.upstreamPings.inc({ upstream: name, result });
   }
 
   upstreamReconnect(name: string): void {

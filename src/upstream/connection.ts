@@ -105,6 +105,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
    */
   padded = false;
   private fillers = 0;
+  /** When (performance.now) the last reply came: proof of life that a late ping cannot outweigh. */
+  private lastReplyAt = -Infinity;
   serverSoftware: string | null = null;
   features: Record<string, unknown> | null = null;
 
@@ -121,6 +123,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 
   get isOpen(): boolean {
     return !this.closed && this.channel !== null && this.version !== null;
+  }
+
+  /** Whether a reply (to anything) came after `since` (performance.now): the server is reading and answering. */
+  repliedSince(since: number): boolean {
+    return this.lastReplyAt > since;
   }
 
   /** Requests sent or waiting to be: the load the pool balances on. */
@@ -253,6 +260,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       return;
     }
     if (typeof m.id !== 'number') return;
+    const now = performance.now();
+    this.lastReplyAt = now;
     const entry = this.pending.get(m.id);
     if (!entry) return; // a reply after its timeout
     this.pending.delete(m.id);
@@ -260,16 +269,16 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (entry.raw) this.rawWaiting--;
     if (this.waiting.size > 0) this.sendWaiting();
     if ('error' in m && m.error !== null && m.error !== undefined) {
-      this.report(entry, 'error');
+      this.report(entry, 'error', now);
       entry.reject(RpcError.from(m.error));
     } else {
-      this.report(entry, 'ok');
+      this.report(entry, 'ok', now);
       entry.resolve(m.result);
     }
   }
 
-  private report(entry: Pending, result: RequestOutcome['result']): void {
-    this.emit('outcome', { method: entry.method, ms: performance.now() - entry.started, result });
+  private report(entry: Pending, result: RequestOutcome['result'], now = performance.now()): void {
+    this.emit('outcome', { method: entry.method, ms: now - entry.started, result });
   }
 
   private fail(err: UpstreamError): UpstreamError {

@@ -79,7 +79,19 @@ export interface PoolObserver {
   upstreamRequest(name: string, outcome: RequestOutcome): void;
   upstreamReconnect(name: string): void;
   upstreamBreaker(name: string, state: BreakerState): void;
+  /** One connection's liveness check: see pingAll. */
+  upstreamPing(name: string, result: PingResult): void;
 }
+
+/**
+ * 'answered': the ping came back in time. 'skipped': the connection answered
+ * other requests since the last round, which proves it alive. 'late': the ping
+ * timed out but other replies came while it waited (throttled or a full
+ * window: slow, not dead; kept open). 'failed': nothing came back, or the
+ * ping failed; a timed-out connection is closed.
+ */
+export type PingResult = 'answered' | 'skipped' | 'late' | 'failed';
+export const PING_RESULTS: readonly PingResult[] = ['answered', 'skipped', 'late', 'failed'];
 
 export interface PoolEvents {
   /** A connection finished its handshake and can carry requests. */
@@ -192,6 +204,8 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
   private readonly upstreams: Upstream[];
   private closed = false;
   private pingTimer: NodeJS.Timeout | null = null;
+  /** Connections with a ping in flight. */
+  private readonly pinging = new WeakSet<UpstreamConnection>();
   private summaryTimer: NodeJS.Timeout | null = null;
   /** The tip height the chain tracker has verified, once it has one. */
   private verifiedHeight: number | null = null;
@@ -692,15 +706,44 @@ export class UpstreamPool extends EventEmitter<PoolEvents> {
     this.refreshAll();
   }
 
+  /**
+   * Liveness of every open connection, once per ping interval. One that
+   * answered anything since the last round is alive and is not asked: under
+   * load a ping only adds to what the server charges this connection. A ping
+   * that times out closes its connection only if nothing at all came back
+   * while it waited: a server delaying a busy session's replies (ElectrumX's
+   * cost model) or a ping queued behind a full request window is slow, not
+   * dead, and closing it would move every subscription it holds onto the
+   * others, the herd that issue 11 pt 5 is about.
+   */
   private pingAll(): void {
+    const lastRound = performance.now() - this.opts.pingIntervalMs;
     for (const u of this.upstreams) {
       for (const conn of u.openConns()) {
-        conn.request('server.ping', [], this.opts.connectTimeoutMs).then(
-          () => this.recordSuccess(conn),
+        if (conn.repliedSince(lastRound)) {
+          this.observer?.upstreamPing(u.name, 'skipped');
+          continue;
+        }
+        // One ping at a time per connection: a ping timeout longer than the interval would stack them.
+        if (this.pinging.has(conn)) continue;
+        this.pinging.add(conn);
+        const sent = performance.now();
+        conn.request('server.ping', [], this.opts.connectTimeoutMs).finally(() => this.pinging.delete(conn)).then(
+          () => {
+            this.observer?.upstreamPing(u.name, 'answered');
+            this.recordSuccess(conn);
+          },
           (err: Error) => {
+            const timedOut = err instanceof UpstreamError && err.kind === 'timeout';
+            if (timedOut && conn.repliedSince(sent)) {
+              this.observer?.upstreamPing(u.name, 'late');
+              u.log.info({ timeoutMs: this.opts.connectTimeoutMs }, 'ping answered late while other replies came; the connection is slow, not dead: kept');
+              return;
+            }
+            this.observer?.upstreamPing(u.name, 'failed');
             this.recordFailure(conn, `ping failed: ${err.message}`);
             // A connection that cannot answer a ping is dead even if TCP has not noticed.
-            if (err instanceof UpstreamError && err.kind === 'timeout') conn.close();
+            if (timedOut) conn.close();
           },
         );
       }

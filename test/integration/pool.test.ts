@@ -501,6 +501,56 @@ describe('upstream pool', { concurrency: true }, () => {
     assert.ok(count(x, 'blockchain.estimatefee') - after >= 5, 'x gets its share again');
   });
 
+  it('pings: a connection that answers other requests is kept though its pings go unanswered; a silent one is closed', async (t) => {
+    // The simulator answers everything but server.ping, as a server delaying one message behind a busy
+    // session's others would look. Rounds every 300 ms, a request every 500 ms answered at once: most rounds
+    // see a reply in the last 300 ms (skipped), and those that do not see one 100 ms after their ping (late).
+    const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
+    const metrics = new GatewayMetrics();
+    const pool = new UpstreamPool(
+      [{ name: 'x', endpoints: [{ name: 'x', scheme: 'tcp' as const, host: x.host, port: x.port }], weight: 1, maxConnections: 1, labels: {} }],
+      {
+        clientName: 'pool-test',
+        protocolRange: ['1.4', '1.6'],
+        genesisHash: REGTEST.genesisHash,
+        connectTimeoutMs: 1000,
+        maxMessageBytes: 1_000_000,
+        backoffBaseMs: 50,
+        backoffMaxMs: 500,
+        maxLagBlocks: 1,
+        pingIntervalMs: 300,
+        breaker: { failureThreshold: 3, cooldownMs: 300 },
+        noUpstreamWaitMs: 3000,
+      },
+      pino({ level: 'silent' }),
+      metrics,
+    );
+    pool.start();
+    t.after(async () => {
+      pool.close();
+      await x.stop();
+    });
+    await RpcClient.until(() => pool.ready().length === 1, 'the upstream to connect');
+    const first = pool.ready()[0]!;
+    x.dropMethod('server.ping', true);
+    const pings = async (result: string): Promise<number> => metric(await metrics.registry.metrics(), 'electrum_gateway_upstream_pings_total', { upstream: 'x', result }) ?? 0;
+    let failedRequests = 0;
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      await first.request('blockchain.estimatefee', [2], 1000).catch(() => failedRequests++);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(failedRequests, 0);
+    assert.equal(first.isOpen, true, 'the connection that kept answering is still open');
+    assert.equal(pool.ready()[0], first);
+    assert.equal(await pings('failed'), 0);
+    assert.ok((await pings('skipped')) >= 1, `skipped ${await pings('skipped')}`);
+    assert.ok((await pings('late')) >= 1, `late ${await pings('late')}`);
+    // Silent now: the next ping gets nothing back in its 1000 ms, and the connection is closed.
+    await RpcClient.until(() => !first.isOpen, 'the silent connection to be closed', 5000, 20);
+    assert.equal(await pings('failed'), 1);
+  });
+
   it('/metrics exposes upstream state, tip, lag, latency histogram, requests by method and reconnects', async (t) => {
     const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
     const gw = await startTestGateway({ upstreams: [{ host: x.host, port: x.port, name: 'x' }], admin: true, captureLogs: 'info' });

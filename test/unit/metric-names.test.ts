@@ -20,6 +20,7 @@ async function exercised(): Promise<GatewayMetrics> {
   m.upstreamTip('a', 100, 0);
   m.upstreamRequest('a', { method: 'server.ping', result: 'ok', ms: 3 });
   m.upstreamReconnect('a');
+  m.upstreamPing('a', 'late');
   m.upstreamBreaker('a', 'open');
   m.failover('a', 'server');
   m.sessions.inc({ listener: 'tcp://0.0.0.0:50001', transport: 'tcp' });

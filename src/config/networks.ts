@@ -104,27 +104,31 @@ function genesis(hash: string, chainwork: bigint): Checkpoint {
 }
 
 /**
- * Bitcoin block 747,935, the last block of retarget period 370: the newest
- * entry of Electrum 4.3.4's checkpoints.json (entry i is the hash of block
- * (i+1)*2016-1 and the target of period i). Its chainwork is the sum over the
- * 371 periods of 2016 * floor(2^256 / (target + 1)), computed from that file
- * (the same sum Bitcoin Core's chainwork is).
+ * Bitcoin block 953,567, the last block of retarget period 472: the newest
+ * entry of Electrum's chains/mainnet/checkpoints.json (spesmilo/electrum
+ * 9ebabef38, July 2026; entry i is the hash of block (i+1)*2016-1 and the
+ * target of period i). Its chainwork is the sum over the 473 periods of
+ * 2016 * floor(2^256 / (target + 1)), computed from that file (the same sum
+ * Bitcoin Core's chainwork is). The same sum over the file's first 371
+ * entries gives the previous checkpoint's (block 747,935, Electrum 4.3.4)
+ * exactly, and its entry 370 is that block's hash: the files agree.
  */
 const BITCOIN_CHECKPOINT: Checkpoint = {
-  height: 747_935,
-  hash: '00000000000000000001095f6deb27964f80c74f38217a32044c20265e0f40e3',
-  chainwork: 0x33622761289fc360f12a8440n,
+  height: 953_567,
+  hash: '00000000000000000001b315e72169bef4867bf780527aa97c625ee9c001dc5d',
+  chainwork: 0x13326be0a0e466ddac6cdd200n,
 };
 
 /**
- * Testnet3 block 2,338,559 (period 1,159's last block), the newest entry of
- * Electrum's checkpoints_testnet.json. That file carries no targets (all 0:
- * testnet's min-difficulty blocks make them meaningless), so the chainwork is
- * not known; chains are weighed by the work above it.
+ * Testnet3 block 5,011,775 (period 2,485's last block), the newest entry of
+ * Electrum's chains/testnet/checkpoints.json (same commit; its entry 1,159 is
+ * the previous checkpoint, block 2,338,559). That file carries no targets
+ * (all 0: testnet's min-difficulty blocks make them meaningless), so the
+ * chainwork is not known; chains are weighed by the work above it.
  */
 const TESTNET_CHECKPOINT: Checkpoint = {
-  height: 2_338_559,
-  hash: '0000000000000ae07f7535851cb685259a447d1ad5d3206fc4ee3693bb7421a3',
+  height: 5_011_775,
+  hash: '000000000000041b511bf0b926371d5045f70bbc30d36b66f1c84ed30d765886',
   chainwork: null,
 };
 

@@ -249,7 +249,7 @@ shutdown_grace_ms: 0
 
   it('chain.checkpoints: null keeps the network\'s own, a list replaces them (sorted, chainwork as hex)', () => {
     assert.deepEqual(ok('network: regtest\nupstreams: [tcp://127.0.0.1:1]\n').network.checkpoints, NETWORKS.regtest.checkpoints);
-    assert.equal(defaultConfig().network.checkpoints.at(-1)?.height, 747_935);
+    assert.equal(defaultConfig().network.checkpoints.at(-1)?.height, 953_567);
     const hash = 'AB'.repeat(32);
     const c = ok(`network: regtest\nupstreams: [tcp://127.0.0.1:1]\nchain:\n  checkpoints:\n    - {height: 500, hash: ${hash}, chainwork: "0x1f4"}\n    - {height: 0, hash: ${'cd'.repeat(32)}}\n`);
     assert.deepEqual(c.network.checkpoints, [

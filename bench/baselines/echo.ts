@@ -14,17 +14,12 @@
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { listenBaseline, runBaseline, type BaselineServer } from './listen.js';
 
 /** Bytes of `{"jsonrpc":"2.0","id":N,"result":""}\n` around the padding, for a short id. */
 const ENVELOPE_BYTES = 40;
 
-export interface EchoServer {
-  readonly host: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-export function startEchoServer(opts: { host?: string; port?: number; sizes?: Record<string, number> } = {}): Promise<EchoServer> {
+export function startEchoServer(opts: { host?: string; port?: number; sizes?: Record<string, number> } = {}): Promise<BaselineServer> {
   const sizes = new Map(Object.entries(opts.sizes ?? {}));
   const padding = new Map<string, string>();
   const padFor = (method: string): string | undefined => {
@@ -72,41 +67,16 @@ export function startEchoServer(opts: { host?: string; port?: number; sizes?: Re
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, backlog: 4096 }, () => {
-      const addr = server.address() as net.AddressInfo;
-      resolve({
-        host: addr.address,
-        port: addr.port,
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { host: { type: 'string' }, port: { type: 'string' }, sizes: { type: 'string' } },
-    strict: true,
-  });
-  const sizes = values.sizes ? (JSON.parse(values.sizes) as Record<string, number>) : {};
-  const srv = await startEchoServer({ host: values.host ?? '127.0.0.1', port: Number(values.port ?? 0), sizes });
-  process.stdout.write(`${JSON.stringify({ host: srv.host, port: srv.port })}\n`);
-  const stop = (): void => {
-    void srv.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  return listenBaseline(server, sockets, opts.host ?? '127.0.0.1', opts.port ?? 0);
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`echo server failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+  runBaseline('echo server', () => {
+    const { values } = parseArgs({
+      options: { host: { type: 'string' }, port: { type: 'string' }, sizes: { type: 'string' } },
+      strict: true,
+    });
+    const sizes = values.sizes ? (JSON.parse(values.sizes) as Record<string, number>) : {};
+    return startEchoServer({ host: values.host ?? '127.0.0.1', port: Number(values.port ?? 0), sizes });
   });
 }

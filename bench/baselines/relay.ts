@@ -14,14 +14,9 @@
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { listenBaseline, runBaseline, type BaselineServer } from './listen.js';
 
-export interface RelayServer {
-  readonly host: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-export function startRelay(opts: { upstreamHost: string; upstreamPort: number; host?: string; port?: number }): Promise<RelayServer> {
+export function startRelay(opts: { upstreamHost: string; upstreamPort: number; host?: string; port?: number }): Promise<BaselineServer> {
   const sockets = new Set<net.Socket>();
   const track = (s: net.Socket): void => {
     sockets.add(s);
@@ -45,42 +40,17 @@ export function startRelay(opts: { upstreamHost: string; upstreamPort: number; h
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, backlog: 4096 }, () => {
-      const addr = server.address() as net.AddressInfo;
-      resolve({
-        host: addr.address,
-        port: addr.port,
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { host: { type: 'string' }, port: { type: 'string' }, upstream: { type: 'string' } },
-    strict: true,
-  });
-  const up = /^(.+):(\d+)$/.exec(values.upstream ?? '');
-  if (!up) throw new Error('--upstream HOST:PORT is required');
-  const srv = await startRelay({ upstreamHost: up[1]!, upstreamPort: Number(up[2]), host: values.host ?? '127.0.0.1', port: Number(values.port ?? 0) });
-  process.stdout.write(`${JSON.stringify({ host: srv.host, port: srv.port })}\n`);
-  const stop = (): void => {
-    void srv.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  return listenBaseline(server, sockets, opts.host ?? '127.0.0.1', opts.port ?? 0);
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`relay failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+  runBaseline('relay', async () => {
+    const { values } = parseArgs({
+      options: { host: { type: 'string' }, port: { type: 'string' }, upstream: { type: 'string' } },
+      strict: true,
+    });
+    const up = /^(.+):(\d+)$/.exec(values.upstream ?? '');
+    if (!up) throw new Error('--upstream HOST:PORT is required');
+    return startRelay({ upstreamHost: up[1]!, upstreamPort: Number(up[2]), host: values.host ?? '127.0.0.1', port: Number(values.port ?? 0) });
   });
 }

@@ -135,6 +135,34 @@ async function twoHealthy(
 }
 
 
+/**
+ * A pool of its own over simulators (one connection each), started, with the
+ * metrics it reports to; `ms` sets what the test times. Closed after the test.
+ */
+function ownPool(t: TestContext, sims: Record<string, Simulator>, metrics: GatewayMetrics, ms: { connectTimeoutMs: number; pingIntervalMs: number }): UpstreamPool {
+  const defs = Object.entries(sims).map(([name, s]) => ({ name, endpoints: [{ name, scheme: 'tcp' as const, host: s.host, port: s.port }], weight: 1, maxConnections: 1, labels: {} }));
+  const pool = new UpstreamPool(
+    defs,
+    {
+      clientName: 'pool-test',
+      protocolRange: ['1.4', '1.6'],
+      genesisHash: REGTEST.genesisHash,
+      maxMessageBytes: 1_000_000,
+      backoffBaseMs: 50,
+      backoffMaxMs: 500,
+      maxLagBlocks: 1,
+      breaker: { failureThreshold: 3, cooldownMs: 300 },
+      noUpstreamWaitMs: 3000,
+      ...ms,
+    },
+    pino({ level: 'silent' }),
+    metrics,
+  );
+  pool.start();
+  t.after(() => pool.close());
+  return pool;
+}
+
 describe('upstream pool', { concurrency: true }, () => {
   it('one upstream killed under load from 50 sessions: no failed request, no dropped session; restarted, it rejoins', async (t) => {
     const sims = await Promise.all(['a', 'b', 'c'].map(() => Simulator.start({ initialBlocks: 110, seed: SEED })));
@@ -439,30 +467,8 @@ describe('upstream pool', { concurrency: true }, () => {
     const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
     const y = await Simulator.start({ initialBlocks: 110, seed: SEED });
     const metrics = new GatewayMetrics();
-    const def = (s: Simulator, name: string) => ({ name, endpoints: [{ name, scheme: 'tcp' as const, host: s.host, port: s.port }], weight: 1, maxConnections: 1, labels: {} });
-    const pool = new UpstreamPool(
-      [def(x, 'x'), def(y, 'y')],
-      {
-        clientName: 'pool-test',
-        protocolRange: ['1.4', '1.6'],
-        genesisHash: REGTEST.genesisHash,
-        connectTimeoutMs: 2000,
-        maxMessageBytes: 1_000_000,
-        backoffBaseMs: 50,
-        backoffMaxMs: 500,
-        maxLagBlocks: 1,
-        pingIntervalMs: 60_000,
-        breaker: { failureThreshold: 3, cooldownMs: 300 },
-        noUpstreamWaitMs: 3000,
-      },
-      pino({ level: 'silent' }),
-      metrics,
-    );
-    pool.start();
-    t.after(async () => {
-      pool.close();
-      await Promise.all([x.stop(), y.stop()]);
-    });
+    const pool = ownPool(t, { x, y }, metrics, { connectTimeoutMs: 2000, pingIntervalMs: 60_000 });
+    t.after(() => Promise.all([x.stop(), y.stop()]));
     const routerOptions = { attemptTimeoutMs: 1000, quarantineMs: 60_000 };
     const router = new Router(pool, routerOptions);
     const circuit = async (): Promise<number | undefined> => metric(await metrics.registry.metrics(), 'electrum_gateway_upstream_circuit_state', { upstream: 'x' });
@@ -507,29 +513,8 @@ describe('upstream pool', { concurrency: true }, () => {
     // see a reply in the last 300 ms (skipped), and those that do not see one 100 ms after their ping (late).
     const x = await Simulator.start({ initialBlocks: 110, seed: SEED });
     const metrics = new GatewayMetrics();
-    const pool = new UpstreamPool(
-      [{ name: 'x', endpoints: [{ name: 'x', scheme: 'tcp' as const, host: x.host, port: x.port }], weight: 1, maxConnections: 1, labels: {} }],
-      {
-        clientName: 'pool-test',
-        protocolRange: ['1.4', '1.6'],
-        genesisHash: REGTEST.genesisHash,
-        connectTimeoutMs: 1000,
-        maxMessageBytes: 1_000_000,
-        backoffBaseMs: 50,
-        backoffMaxMs: 500,
-        maxLagBlocks: 1,
-        pingIntervalMs: 300,
-        breaker: { failureThreshold: 3, cooldownMs: 300 },
-        noUpstreamWaitMs: 3000,
-      },
-      pino({ level: 'silent' }),
-      metrics,
-    );
-    pool.start();
-    t.after(async () => {
-      pool.close();
-      await x.stop();
-    });
+    const pool = ownPool(t, { x }, metrics, { connectTimeoutMs: 1000, pingIntervalMs: 300 });
+    t.after(() => x.stop());
     await RpcClient.until(() => pool.ready().length === 1, 'the upstream to connect');
     const first = pool.ready()[0]!;
     x.dropMethod('server.ping', true);

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { statusHash } from '../../src/protocol/status.js';
 import { Chain, type HistoryEntry } from './chain.js';
 import { CostModel, ELECTRUMX_COSTS, type CostLimits, type CostStats } from './cost.js';
-import { Session, type FailRule, type LieKind, type RpcErrorShape, type SimHost } from './server.js';
+import { Session, Verbatim, type FailRule, type LieKind, type RpcErrorShape, type SimHost } from './server.js';
 
 export interface SimulatorOptions {
   host?: string; // default '127.0.0.1'
@@ -98,6 +98,7 @@ export class Simulator {
     padding: false,
     histories: new Map(),
     nextFailures: [],
+    verbatim: false,
   };
   /** Extension: Fulcrum's max_clients_per_ip; 0 = no cap. */
   private maxClientsPerIp = 0;
@@ -322,10 +323,14 @@ export class Simulator {
   /**
    * Extension: get_history of `scripthash` answers `entries` (null: the chain's own again), so a
    * test can have the long histories of a busy address without mining thousands of transactions.
-   * Only get_history sees them: status, balance and subscriptions stay the chain's.
+   * Only get_history sees them: status, balance and subscriptions stay the chain's. A string is
+   * the result's JSON text, written as it is (key order, escapes, number spellings of a real server).
    */
-  setHistory(scripthash: string, entries: readonly HistoryItem[] | null): void {
-    if (entries) this.knobs.histories.set(scripthash.toLowerCase(), entries);
+  setHistory(scripthash: string, entries: readonly HistoryItem[] | string | null): void {
+    if (typeof entries === 'string') {
+      this.knobs.verbatim = true;
+      this.knobs.histories.set(scripthash.toLowerCase(), new Verbatim(entries));
+    } else if (entries) this.knobs.histories.set(scripthash.toLowerCase(), entries);
     else this.knobs.histories.delete(scripthash.toLowerCase());
   }
 

@@ -42,6 +42,30 @@ export interface FailRule {
   hits: number;
 }
 
+/**
+ * Extension: a result written as this exact JSON text, not by JSON.stringify, so a test can
+ * send what a real server may (key orders, escapes, number spellings) and see what arrives.
+ */
+export class Verbatim {
+  constructor(readonly text: string) {}
+}
+
+/** Stands for a Verbatim in the JSON.stringify of a line, then replaced by its text. */
+const VERBATIM_MARK = '@@sim-verbatim@@';
+
+/** JSON.stringify of a line, with each Verbatim inside it written as its text. */
+function stringifyLine(obj: unknown): string {
+  const texts: string[] = [];
+  const json = JSON.stringify(obj, (_key, value: unknown) => {
+    if (!(value instanceof Verbatim)) return value;
+    texts.push(value.text);
+    return VERBATIM_MARK;
+  });
+  if (texts.length === 0) return json;
+  const parts = json.split(`"${VERBATIM_MARK}"`);
+  return parts.map((p, i) => (i === 0 ? p : texts[i - 1] + p)).join('');
+}
+
 export interface SimHost {
   readonly chain: Chain;
   readonly serverVersion: string;
@@ -59,10 +83,12 @@ export interface SimHost {
     feeEstimates: boolean;
     /** Extension: ElectrumX 1.18+ PaddedRSTransport behaviour on this TCP port (see PaddedWriter). */
     padding: boolean;
-    /** Extension: get_history answers for these scripthashes, instead of the chain's (setHistory). */
-    histories: Map<string, readonly unknown[]>;
+    /** Extension: get_history answers for these scripthashes, instead of the chain's (setHistory); Verbatim: as written. */
+    histories: Map<string, readonly unknown[] | Verbatim>;
     /** Extension: requests failed a given number of times (failNext), first rule first. */
     nextFailures: FailRule[];
+    /** Extension: whether a Verbatim result may be written (set by setHistory with a text), so other lines skip the replacer. */
+    verbatim: boolean;
   };
   countRequest(method: string): void;
   /** Extension: a session's lines read and not yet answered, each time it grows. */
@@ -453,7 +479,7 @@ export class Session {
 
   private write(obj: unknown): void {
     if (this.closed || this.socket.destroyed || this.socket.writableEnded) return;
-    const text = JSON.stringify(obj) + '\n';
+    const text = (this.host.knobs.verbatim ? stringifyLine(obj) : JSON.stringify(obj)) + '\n';
     if (this.cost) this.bump(Buffer.byteLength(text) / this.cost.limits.bandwidthUnitCost);
     if (this.host.knobs.padding) {
       this.padder ??= new PaddedWriter(this.socket);

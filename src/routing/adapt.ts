@@ -7,6 +7,7 @@
  */
 import { ErrorCode, RpcError } from '../protocol/jsonrpc.js';
 import { isRawJson } from '../protocol/raw-json.js';
+import { asListing, historyListing } from './listing-scan.js';
 import { orderHistory, type StatusEntry } from '../protocol/status.js';
 import { versionLess } from '../protocol/version.js';
 import type { Gap } from './gaps.js';
@@ -18,17 +19,23 @@ export interface UpstreamCall {
   readonly also?: { readonly method: string; readonly params: readonly unknown[] };
   /** Turns the upstream's answer (and the second one's) into the canonical form; throws RpcError on a malformed answer. */
   readonly toCanonical: (raw: unknown, alsoRaw?: unknown) => unknown;
+  /**
+   * toCanonical takes the answer as RawJson too and keeps it bytes when they
+   * already are the canonical form (a listing: listing-scan.ts), so the
+   * answer may be asked for raw.
+   */
+  readonly readsRaw?: boolean;
 }
 
 const identity = (raw: unknown): unknown => raw;
 
 /**
  * Whether the upstream's answer is already the canonical one (no
- * translation): then its result bytes may be passed through as they came
- * (RawJson), if nothing else needs to look inside.
+ * translation), or one toCanonical reads as bytes: then its result bytes may
+ * be passed through as they came (RawJson), if nothing else needs to look inside.
  */
 export function passesThrough(call: UpstreamCall): boolean {
-  return call.toCanonical === identity && call.also === undefined;
+  return (call.toCanonical === identity || call.readsRaw === true) && call.also === undefined;
 }
 const HEADER_HEX = 160;
 
@@ -49,10 +56,12 @@ export function upstreamCall(method: string, args: readonly unknown[], upstreamV
           toCanonical: (raw) => (canonicalHistory(method, raw) as StatusEntry[]).filter((e) => e.height <= 0),
         };
       }
-      return { method, params: args, toCanonical: (raw) => canonicalHistory(method, raw) };
+      return { method, params: args, readsRaw: true, toCanonical: (raw) => canonicalHistory(method, raw) };
     case 'blockchain.scripthash.get_history':
       // 1.6 fixes the mempool order; 1.4 servers (electrs) may use another, so it is imposed here.
-      return { method, params: args, toCanonical: (raw) => canonicalHistory(method, raw) };
+      return { method, params: args, readsRaw: true, toCanonical: (raw) => canonicalHistory(method, raw) };
+    case 'blockchain.scripthash.listunspent':
+      return { method, params: args, readsRaw: true, toCanonical: listingAsIs };
     case 'blockchain.estimatefee':
       return { method, params: old ? args.slice(0, 1) : args, toCanonical: identity };
     case 'blockchain.relayfee':
@@ -146,7 +155,17 @@ export function canonicalHeaders(raw: unknown): unknown {
   return out;
 }
 
+/**
+ * A history or mempool list in spec order. Its bytes (RawJson) stay bytes,
+ * spliced into that order if the server used another; bytes the listing
+ * scanner does not read as a listing are parsed and judged here as any answer.
+ */
 function canonicalHistory(method: string, raw: unknown): unknown {
+  if (isRawJson(raw)) {
+    const listing = historyListing(raw);
+    if (listing !== null) return listing;
+    raw = raw.value();
+  }
   if (!Array.isArray(raw)) throw malformed(method, 'not a list');
   for (const e of raw) {
     if (e === null || typeof e !== 'object' || typeof (e as StatusEntry).tx_hash !== 'string' || typeof (e as StatusEntry).height !== 'number') {
@@ -154,6 +173,11 @@ function canonicalHistory(method: string, raw: unknown): unknown {
     }
   }
   return orderHistory(raw as StatusEntry[]);
+}
+
+/** listunspent as the server sent it; its bytes as a ListingJson, so TxOrigins reads them without parsing. */
+function listingAsIs(raw: unknown): unknown {
+  return isRawJson(raw) ? (asListing(raw) ?? raw.value()) : raw;
 }
 
 function field(raw: unknown, name: string): unknown {

@@ -21,7 +21,7 @@ import { UpstreamError, type UpstreamConnection } from '../upstream/connection.j
 import type { UpstreamPool } from '../upstream/pool.js';
 import { clientResult, passesThrough, upstreamCall } from './adapt.js';
 import { isHistoryTooLarge } from './legacy.js';
-import { isTxListing, isTxLookup, TxOrigins } from './tx-origin.js';
+import { isTxLookup, TxOrigins } from './tx-origin.js';
 import { gapNeeded, revealsGap, UpstreamGaps } from './gaps.js';
 
 /** Methods with side effects: never repeated unless the first attempt provably never reached a server. */
@@ -87,9 +87,10 @@ export class Router {
 
   /**
    * `wantRaw`: the caller writes the answer to the wallet untouched, so a large
-   * result that needs no translation, verification or reading here (tx
-   * origins are learnt from listings) may come back as the upstream's own
-   * bytes (RawJson) rather than parsed.
+   * result that needs no translation or verification may come back as the
+   * upstream's own bytes (RawJson) rather than parsed. Listings are among
+   * them: tx origins and the history order are read from their bytes
+   * (listing-scan.ts).
    */
   async forward(method: string, args: readonly unknown[], clientVersion: string, deadline: number, verify?: Verifier, wantRaw = false): Promise<unknown> {
     const excludeUpstreams = new Set<string>();
@@ -101,7 +102,7 @@ export class Router {
     /** An upstream's "no such transaction": the answer if no other upstream knows it. */
     let notFound: RpcError | null = null;
     const gap = gapNeeded(method, args);
-    const passRaw = wantRaw && verify === undefined && !isTxListing(method);
+    const passRaw = wantRaw && verify === undefined;
     /** Upstreams left out because they lack what this request needs (cp_height): the error names it. */
     let skippedForGap = false;
     if (method === 'blockchain.transaction.broadcast_package') {

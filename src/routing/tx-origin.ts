@@ -10,6 +10,8 @@
  * transaction or none does, and the entry has done its job.
  */
 import { LRUCache } from 'lru-cache';
+import { isRawJson } from '../protocol/raw-json.js';
+import { ListingJson, scanListing, type ScannedListing } from './listing-scan.js';
 
 /** Entries kept at most: a few busy wallets' mempools and recent blocks, about 4 MB. */
 const MAX_ENTRIES = 20_000;
@@ -28,11 +30,6 @@ const LISTING_METHODS: ReadonlySet<string> = new Set([
 /** The methods that look up one transaction by its hash (first argument). */
 const LOOKUP_METHODS: ReadonlySet<string> = new Set(['blockchain.transaction.get', 'blockchain.transaction.get_merkle']);
 
-/** Whether answers to `method` are read to learn where transactions were seen (so they are parsed, never passed through). */
-export function isTxListing(method: string): boolean {
-  return LISTING_METHODS.has(method);
-}
-
 export function isTxLookup(method: string): boolean {
   return LOOKUP_METHODS.has(method);
 }
@@ -47,15 +44,30 @@ export class TxOrigins {
   /**
    * Remembers the upstream behind the unconfirmed and recent transactions of a listing
    * answer (canonical form: entries with tx_hash and height). Deep ones are everywhere.
+   * A listing passed through as bytes is read from them (listing-scan.ts), not parsed.
    */
   learn(method: string, canonical: unknown, upstream: string, tipHeight: number | null): void {
-    if (!LISTING_METHODS.has(method) || !Array.isArray(canonical)) return;
+    if (!LISTING_METHODS.has(method)) return;
     const recentFrom = tipHeight === null ? -Infinity : tipHeight - RECENT_DEPTH;
+    if (isRawJson(canonical)) {
+      const listing = canonical instanceof ListingJson ? canonical.listing : scanListing(canonical.bytes);
+      if (listing !== null) return this.learnScanned(listing, upstream, recentFrom);
+      canonical = canonical.value();
+    }
+    if (!Array.isArray(canonical)) return;
     for (const entry of canonical) {
       if (entry === null || typeof entry !== 'object') continue;
       const { tx_hash: txHash, height } = entry as { tx_hash?: unknown; height?: unknown };
       if (typeof txHash !== 'string' || typeof height !== 'number') continue;
       if (height <= 0 || height > recentFrom) this.seen.set(txHash.toLowerCase(), upstream);
+    }
+  }
+
+  private learnScanned(listing: ScannedListing, upstream: string, recentFrom: number): void {
+    const heights = listing.heights;
+    for (let i = 0; i < heights.length; i++) {
+      const height = heights[i]!;
+      if (height <= 0 || height > recentFrom) this.seen.set(listing.txHash(i).toLowerCase(), upstream);
     }
   }
 

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { rendezvous } from '../../src/upstream/selection.js';
 import { Simulator } from '../sim/index.js';
@@ -22,11 +23,34 @@ const CANDIDATES = [
 ];
 
 /** A test address whose scripthash the pool's rendezvous hashing sends to `upstream`. */
-function addressStickingTo(upstream: 'a' | 'b'): { address: string; scripthash: string } {
+function addressStickingTo(upstream: 'a' | 'b', tag = ''): { address: string; scripthash: string } {
   for (let i = 0; ; i++) {
-    const w = testP2wpkh('tx-routing', `${upstream}-${i}`);
+    const w = testP2wpkh('tx-routing', `${upstream}${tag}-${i}`);
     if (rendezvous(w.scripthash, CANDIDATES)?.id === upstream) return w;
   }
+}
+
+/** One request on a fresh connection at protocol 1.6; the answer's line exactly as the gateway wrote it. */
+async function rawLine(port: number, request: unknown): Promise<string> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  let text = '';
+  const lines: string[] = [];
+  const got = new Promise<void>((resolve, reject) => {
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n')) {
+        lines.push(text.slice(0, nl));
+        text = text.slice(nl + 1);
+        if (lines.length === 2) resolve();
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error('closed before the answer')));
+  });
+  socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'server.version', params: ['tx-routing', '1.6'] })}\n${JSON.stringify(request)}\n`);
+  await got;
+  socket.destroy();
+  return lines[1]!;
 }
 
 describe('routing lookups of transactions and proofs that not every upstream has yet', () => {
@@ -86,6 +110,25 @@ describe('routing lookups of transactions and proofs that not every upstream has
       [txid],
       'answered by a, which has it in its mempool',
     );
+    const bBefore = count(b, TX_GET);
+    for (let i = 0; i < 10; i++) assert.equal(await client.request(TX_GET, [txid]), a.rawTransaction(txid));
+    assert.equal(count(b, TX_GET) - bBefore, 0, 'b, which has not seen it, was never asked');
+  });
+
+  it('a transaction listed in a long history passed through as bytes is looked up there too', async () => {
+    const w = addressStickingTo('a', '-raw');
+    const txid = a.pay(w.address, 45_000);
+    // Over replies.ts's RAW_MIN_BYTES, so the gateway gets it as bytes; written as a server may
+    // (height before tx_hash, a fee of 1.50, an escaped string in a key of its own), which a
+    // parse and re-serialization would not keep: arriving as sent shows it was never parsed.
+    const deep = Array.from({ length: 30 }, (_, n) => `{"height":${n + 1},"tx_hash":"${(n + 1).toString(16).padStart(64, '0')}"}`);
+    const text = `[${deep.join(',')},{"tx_hash":"${txid}","height":0,"fee":1.50,"note":"caf\\u00e9 \\"]}\\""}]`;
+    assert.ok(text.length > 2048);
+    a.setHistory(w.scripthash, text);
+    const line = await rawLine(tg.port, { jsonrpc: '2.0', id: 7, method: 'blockchain.scripthash.get_history', params: [w.scripthash] });
+    assert.ok(line.includes(`"result":${text}`), `the history as a sent it: ${line.slice(0, 200)}`);
+    assert.deepEqual((JSON.parse(line) as { result: unknown }).result, JSON.parse(text));
+    // Only the bytes told the gateway where this mempool transaction is: b has never seen it.
     const bBefore = count(b, TX_GET);
     for (let i = 0; i < 10; i++) assert.equal(await client.request(TX_GET, [txid]), a.rawTransaction(txid));
     assert.equal(count(b, TX_GET) - bBefore, 0, 'b, which has not seen it, was never asked');

@@ -38,7 +38,8 @@ const ENTRIES = 1000;
  * practice what remains is the first wave: every session's first batch is of
  * sizes not yet known, so 200 × 20 answers (about 320 MB as bytes, more as
  * parsed objects) are fetched at once before the cost model has seen any of
- * them. Measured at 470-630 MiB peak on the shared 2-core CI machine; the
+ * them. Measured at 470-630 MiB peak on the shared 2-core CI machine while
+ * histories were parsed, 143-214 MiB since they pass through as bytes; the
  * bound leaves room for V8's heap growth there. It is loose on purpose (a red
  * chaos test fails everyone's CI): it catches the flood being held whole, not
  * a few percent of growth (the soak measures that).

@@ -26,7 +26,7 @@ import type { Admission } from '../limits/admission.js';
 import type { CostOptions } from '../limits/cost.js';
 import { groupKey } from '../limits/groups.js';
 import type { CostLedger } from '../limits/ledger.js';
-import { SessionCost } from '../limits/session-cost.js';
+import { SessionCost, costTerms } from '../limits/session-cost.js';
 import type { UnsentBudget } from '../limits/unsent-budget.js';
 import { TlsCredentials } from './tls-credentials.js';
 
@@ -75,6 +75,8 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
     ...(options.softLimit !== undefined ? { softLimit: options.softLimit } : {}),
     ...(options.hardLimit !== undefined ? { hardLimit: options.hardLimit } : {}),
   };
+  /** What every session of this listener is charged by: one object, shared. */
+  const terms = costTerms(deps.ledger, costOptions);
   /** Gives a session's admission slot back, once, when its connection is gone. */
   const release = (group: string): void => deps.admission.release(group);
   /** Takes a slot for a client and opens its cost account, or refuses it (logged and counted). */
@@ -90,7 +92,7 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
       log.warn({ peer: `${peer.address}:${peer.port}`, group, reason: admitted.reason }, 'refused: too many sessions');
       return null;
     }
-    return new SessionCost(deps.admission.shared(group), exempt, deps.ledger, costOptions);
+    return new SessionCost(deps.admission.shared(group), exempt, terms);
   };
   const log = deps.logger.child({ listener: config.url });
   const credentials = options.cert && options.key ? new TlsCredentials(options.cert, options.key, log) : null;

@@ -8,6 +8,22 @@ import { ANSWER_SIZES, type AnswerSizes } from './answer-sizes.js';
 import type { CostLedger } from './ledger.js';
 import { RUN, baseCost, bytesCost, verdict, type CostOptions, type Verdict } from './cost.js';
 
+/**
+ * What every session of a listener charges by: the ledger, the cost options and the answer-size
+ * estimates. One object per listener that each SessionCost points to, rather than three fields
+ * per session (an idle session's account is kept small, docs/limits.md "Memory per session").
+ */
+export interface CostTerms {
+  readonly ledger: CostLedger;
+  readonly opts: CostOptions;
+  readonly sizes: AnswerSizes;
+}
+
+/** The terms of a ledger and options, with the process's shared answer-size estimates unless given. */
+export function costTerms(ledger: CostLedger, opts: CostOptions, sizes: AnswerSizes = ANSWER_SIZES): CostTerms {
+  return { ledger, opts, sizes };
+}
+
 export class SessionCost {
   /** Bytes already paid for by an up-front estimate; the real bytes consume this first. */
   private prepaidBytes = 0;
@@ -19,9 +35,7 @@ export class SessionCost {
   constructor(
     readonly group: string,
     readonly exempt: boolean,
-    private readonly ledger: CostLedger,
-    private readonly opts: CostOptions,
-    private readonly sizes: AnswerSizes = ANSWER_SIZES,
+    private readonly terms: CostTerms,
   ) {}
 
   get ownCost(): number {
@@ -30,17 +44,17 @@ export class SessionCost {
 
   /** The group's cost now: what the limits are judged on. */
   current(): number {
-    return this.exempt ? 0 : this.ledger.current(this.group);
+    return this.exempt ? 0 : this.terms.ledger.current(this.group);
   }
 
   /** The bytes the request's answer is expected to take (answer-sizes.ts), 0 when unknown. */
   expect(method: string, args: readonly unknown[]): number {
-    return this.sizes.expect(method, args);
+    return this.terms.sizes.expect(method, args);
   }
 
   /** The answer is in: its real size is learned for next time, and returned when it was measured. */
   answered(method: string, args: readonly unknown[], result: unknown): number | null {
-    return this.sizes.learn(method, args, result);
+    return this.terms.sizes.learn(method, args, result);
   }
 
   /**
@@ -48,11 +62,11 @@ export class SessionCost {
    * the answer is fetched, so a burst of large requests meets the soft and hard
    * limits before the gateway holds their answers), and says what to do with it.
    */
-  admit(method: string, args: readonly unknown[], estimate = this.sizes.expect(method, args)): Verdict {
+  admit(method: string, args: readonly unknown[], estimate = this.terms.sizes.expect(method, args)): Verdict {
     if (this.exempt) return RUN;
     this.prepaidBytes += estimate;
-    this.add(baseCost(method) + bytesCost(estimate, this.opts));
-    return verdict(this.ledger.current(this.group), this.opts);
+    this.add(baseCost(method) + bytesCost(estimate, this.terms.opts));
+    return verdict(this.terms.ledger.current(this.group), this.terms.opts);
   }
 
   /** Runs `work` after the delay, behind every other throttled request of this session. */
@@ -71,23 +85,23 @@ export class SessionCost {
   }
 
   error(): void {
-    if (!this.exempt) this.add(this.opts.errorCost);
+    if (!this.exempt) this.add(this.terms.opts.errorCost);
   }
 
   bytesReceived(n: number): void {
-    if (!this.exempt) this.add(bytesCost(n, this.opts));
+    if (!this.exempt) this.add(bytesCost(n, this.terms.opts));
   }
 
   bytesSent(n: number): void {
     if (this.exempt) return;
     const prepaid = Math.min(n, this.prepaidBytes);
     this.prepaidBytes -= prepaid;
-    this.add(bytesCost(n - prepaid, this.opts));
+    this.add(bytesCost(n - prepaid, this.terms.opts));
   }
 
   private add(units: number): void {
     if (units <= 0) return;
     this.own += units;
-    this.ledger.charge(this.group, units);
+    this.terms.ledger.charge(this.group, units);
   }
 }

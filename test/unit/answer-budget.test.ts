@@ -13,7 +13,7 @@ import { AnswerSizes, MIN_REMEMBERED_BYTES, ResponseBudget, jsonBytes } from '..
 import { DEFAULT_COST_OPTIONS } from '../../src/limits/cost.js';
 import { LocalLedger } from '../../src/limits/ledger.js';
 import { RequestSlots } from '../../src/limits/request-slots.js';
-import { SessionCost } from '../../src/limits/session-cost.js';
+import { SessionCost, costTerms } from '../../src/limits/session-cost.js';
 import { UnsentBudget, type UnsentHolder } from '../../src/limits/unsent-budget.js';
 import { RawJson } from '../../src/protocol/raw-json.js';
 import { RpcError } from '../../src/protocol/jsonrpc.js';
@@ -167,7 +167,7 @@ describe('a session charged for a remembered size before the fetch', () => {
   it('pays the expected bytes at admission and is not charged twice when they are sent', () => {
     const ledger = new LocalLedger(0);
     const sizes = new AnswerSizes();
-    const cost = new SessionCost('g', false, ledger, { ...DEFAULT_COST_OPTIONS, bandwidthUnitBytes: 1000 }, sizes);
+    const cost = new SessionCost('g', false, costTerms(ledger, { ...DEFAULT_COST_OPTIONS, bandwidthUnitBytes: 1000 }, sizes));
     const big = history(1000);
     const bytes = JSON.stringify(big).length;
     cost.admit('blockchain.scripthash.get_history', [SH]);

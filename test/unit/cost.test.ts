@@ -20,7 +20,7 @@ import {
 } from '../../src/limits/cost.js';
 import { groupKey } from '../../src/limits/groups.js';
 import { LocalLedger } from '../../src/limits/ledger.js';
-import { SessionCost } from '../../src/limits/session-cost.js';
+import { SessionCost, costTerms } from '../../src/limits/session-cost.js';
 
 const OPTS: CostOptions = { ...DEFAULT_COST_OPTIONS };
 const GROUPING = { ipv4Prefix: 24, ipv6Prefix: 48 };
@@ -247,7 +247,7 @@ describe('SessionCost', () => {
   it('charges a header chunk before it runs and does not charge its bytes twice', () => {
     const t = clock();
     const l = ledger(0, t.now);
-    const s = new SessionCost('g', false, l, opts);
+    const s = new SessionCost('g', false, costTerms(l, opts));
     assert.deepEqual(s.admit('blockchain.block.headers', [0, 2016]), { action: 'run' });
     const upFront = 1 + (2016 * 162) / 5000;
     close(l.current('g'), upFront, 'base + estimate');
@@ -262,9 +262,9 @@ describe('SessionCost', () => {
 
   it('goes from run to throttle to reject as its group pays, and every session of the group sees it', () => {
     const l = ledger(0);
-    const a = new SessionCost('10.1.2.0/24', false, l, opts);
-    const b = new SessionCost('10.1.2.0/24', false, l, opts);
-    const other = new SessionCost('10.9.9.0/24', false, l, opts);
+    const a = new SessionCost('10.1.2.0/24', false, costTerms(l, opts));
+    const b = new SessionCost('10.1.2.0/24', false, costTerms(l, opts));
+    const other = new SessionCost('10.9.9.0/24', false, costTerms(l, opts));
     const verdicts: string[] = [];
     for (let i = 0; i < 6; i++) verdicts.push(a.admit('blockchain.block.headers', [0, 2016]).action);
     // 66.3 units each: 66, 133, 199, 265, 332, 398
@@ -273,14 +273,14 @@ describe('SessionCost', () => {
     assert.equal(other.admit('server.ping', []).action, 'run', 'another /24 does not');
     const delay = (x: ReturnType<SessionCost['admit']>): number => (x.action === 'throttle' ? x.delayMs : -1);
     const l2 = ledger(0);
-    const c = new SessionCost('g', false, l2, opts);
+    const c = new SessionCost('g', false, costTerms(l2, opts));
     l2.charge('g', 150);
     assert.equal(delay(c.admit('server.ping', [])), Math.round(((150.1 - 100) / 200) * 1000));
   });
 
   it('errors cost errorCost', () => {
     const l = ledger(0);
-    const s = new SessionCost('g', false, l, opts);
+    const s = new SessionCost('g', false, costTerms(l, opts));
     s.error();
     s.error();
     assert.equal(l.current('g'), 40);
@@ -289,7 +289,7 @@ describe('SessionCost', () => {
   it('exempt sessions are never charged nor throttled', () => {
     const l = ledger(0);
     l.charge('ops', 1e6);
-    const s = new SessionCost('ops', true, l, opts);
+    const s = new SessionCost('ops', true, costTerms(l, opts));
     assert.deepEqual(s.admit('blockchain.block.headers', [0, 2016]), { action: 'run' });
     s.error();
     s.bytesSent(1e6);
@@ -300,7 +300,7 @@ describe('SessionCost', () => {
   });
 
   it('runs throttled requests one at a time, in order, each after its delay', async () => {
-    const s = new SessionCost('g', false, ledger(0), opts);
+    const s = new SessionCost('g', false, costTerms(ledger(0), opts));
     const log: string[] = [];
     let running = 0;
     let maxRunning = 0;

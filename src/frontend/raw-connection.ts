@@ -102,7 +102,7 @@ export class RawConnection extends ClientConnection implements SessionTransport,
   ) {
     super(door, remoteAddress, port, cost);
     this.maxLineBytes = door.deps.config.limits.maxLineBytes;
-    this.session = new Session(door.deps, this, this);
+    this.session = new Session(door.deps, this);
   }
 
   /** Bytes read from the socket: counted (also those of a line refused as oversize or not valid JSON), framed, handed on. */

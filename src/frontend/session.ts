@@ -62,8 +62,9 @@ export interface SessionDeps {
 }
 
 /**
- * What a session knows of where it came from. A transport may be its own
- * context (one object per connection rather than two).
+ * What a session knows of where it came from. The transport is its own
+ * context (one object per connection, and one field in the session, rather
+ * than two).
  */
 export interface SessionContext {
   /** The listener's URL, for metrics labels. */
@@ -126,8 +127,8 @@ export const MAX_LINES_IN_FLIGHT = 20;
 
 export class Session implements Subscriber, Flushable {
   private version: string | null = null;
-  private versionSent = false;
-  private clientName = '';
+  /** The name server.version gave; null until server.version was sent (a second one is refused). */
+  private clientName: string | null = null;
   private closed = false;
   /** Set when the session is ending: no new requests are read. */
   private closing = false;
@@ -137,22 +138,17 @@ export class Session implements Subscriber, Flushable {
    * only negotiated and went quiet holds none of it (docs/limits.md, "Memory
    * per session").
    */
-  /** Lines received while MAX_LINES_IN_FLIGHT were being worked on, or while requests waited for a slot, in order. */
-  private backlog: Buffer[] | null = null;
   /** Requests (batch items one by one) in the works, capped (request-slots.ts); dropped when none is. */
   private slots: RequestSlots | null = null;
-  private idleWaiters: (() => void)[] | null = null;
+  /** What few sessions ever need (see Rare), made the first time one does and kept from then on. */
+  private rare: Rare | null = null;
   /** The form headers notifications take, once subscribed. */
   private headersForm: HeadersForm | null = null;
   private lastHeader: string | null = null;
-  /** 1.0's numblocks.subscribe: the height last announced, once subscribed. */
-  private lastHeight: number | null = null;
   /** Scripthash -> the status this session was last told; null until the first subscription. */
   private statuses: Map<string, string | null> | null = null;
   /** Scripthash -> how the session subscribed to it: null for the scripthash itself, or the address it named. */
   private aliases: Map<string, Set<string | null>> | null = null;
-  /** The session's logger, made on its first line (a child logger and its bindings are a few hundred bytes). */
-  private logger: Logger | null = null;
   private lastActivity = Date.now();
   /** A number, not a string, until the admin API asks. */
   private readonly seq = nextSessionId++;
@@ -162,17 +158,18 @@ export class Session implements Subscriber, Flushable {
   /**
    * Output of the current turn, written once at its end (or before the
    * connection ends). Created on first use: a session that only negotiated
-   * and went quiet holds none.
+   * and went quiet holds none. It also says whether the end-of-turn flush is
+   * asked for: it is from the first message of a turn until flushTurn takes
+   * the buffer (one field rather than a flag beside it).
    */
   private output: OutputBuffer | null = null;
   /** The JSON-RPC form of the latest request, which notifications take ('1.0' only after "jsonrpc":"1.0"). */
   private replyShape: ReplyShape = '2.0';
-  private flushQueued = false;
 
+  /** The connection is both the session's transport and its context: one field, not two pointing at one object. */
   constructor(
     private readonly deps: SessionDeps,
-    private readonly transport: SessionTransport,
-    private readonly context: SessionContext,
+    private readonly conn: SessionTransport & SessionContext,
   ) {}
 
   /** Session ids are unique within the process (the cluster admin API prefixes the worker). */
@@ -182,7 +179,8 @@ export class Session implements Subscriber, Flushable {
 
   /** The session's logger: the root's child naming the peer and the listener. */
   get log(): Logger {
-    return (this.logger ??= this.deps.logger.child({ peer: this.context.peer, listener: this.context.listener }));
+    const rare = this.more();
+    return (rare.logger ??= this.deps.logger.child({ peer: this.conn.peer, listener: this.conn.listener }));
   }
 
   /** Whether a line at `level` would be written: ask before building it, so a line not written makes no logger. */
@@ -191,20 +189,20 @@ export class Session implements Subscriber, Flushable {
   }
 
   get cost(): SessionCost {
-    return this.context.cost;
+    return this.conn.cost;
   }
 
   info(now = Date.now()): SessionInfo {
     return {
       id: this.id,
-      peer: this.context.peer ?? '',
-      frontend: this.context.listener,
+      peer: this.conn.peer ?? '',
+      frontend: this.conn.listener,
       version: this.version,
-      client: this.clientName,
+      client: this.clientName ?? '',
       ageMs: now - this.startedAt,
-      cost: Math.round(this.context.cost.ownCost * 100) / 100,
-      groupCost: Math.round(this.context.cost.current() * 100) / 100,
-      subscriptions: (this.statuses?.size ?? 0) + (this.headersForm !== null || this.lastHeight !== null ? 1 : 0),
+      cost: Math.round(this.conn.cost.ownCost * 100) / 100,
+      groupCost: Math.round(this.conn.cost.current() * 100) / 100,
+      subscriptions: (this.statuses?.size ?? 0) + (this.headersForm !== null || (this.rare?.lastHeight ?? null) !== null ? 1 : 0),
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
     };
@@ -222,7 +220,7 @@ export class Session implements Subscriber, Flushable {
    * what it sent: a wallet that pipelined a thousand requests waits for answers, not idles.
    */
   idleFor(now: number): number {
-    if (this.inFlight > 0 || this.backlog !== null) return 0;
+    if (this.inFlight > 0 || this.backlogged) return 0;
     return now - this.lastActivity;
   }
 
@@ -245,21 +243,28 @@ export class Session implements Subscriber, Flushable {
   /** Resolves once no request is being worked on. */
   idle(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve));
+    const rare = this.more();
+    return new Promise((resolve) => (rare.idleWaiters ??= []).push(resolve));
   }
 
   /** Whether lines are waiting to be worked on; the transport reads no more until they are taken. */
   get backlogged(): boolean {
-    return this.backlog !== null;
+    return (this.rare?.backlog ?? null) !== null;
+  }
+
+  /** The session's Rare state, made on first use. */
+  private more(): Rare {
+    return (this.rare ??= new Rare());
   }
 
   /** Handles one complete line from the wire. */
   receiveLine(line: Buffer): void {
     if (this.closed || this.closing) return;
     this.lastActivity = Date.now();
-    if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlog !== null || (this.slots?.waiting ?? 0) > 0) {
-      (this.backlog ??= []).push(line);
-      this.transport.pauseReading?.();
+    if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlogged || (this.slots?.waiting ?? 0) > 0) {
+      const rare = this.more();
+      (rare.backlog ??= []).push(line);
+      this.conn.pauseReading?.();
       return;
     }
     this.processLine(line);
@@ -268,18 +273,18 @@ export class Session implements Subscriber, Flushable {
   private processLine(line: Buffer): void {
     // Bytes are counted in the metrics by the transport as it reads them (oversize lines included).
     this.bytesIn += line.length + 1;
-    this.context.cost.bytesReceived(line.length + 1);
+    this.conn.cost.bytesReceived(line.length + 1);
     const msg = decodeLine(line);
     if (msg.kind === 'unparsable') {
       this.refused('invalid_json', msg.error);
-      this.context.cost.error();
+      this.conn.cost.error();
       this.writeError(msg.error);
       return;
     }
     if (msg.kind === 'batch' && msg.items.length > this.deps.config.limits.maxBatch) {
       const error = new RpcError(ErrorCode.INVALID_REQUEST, `batch too large (over ${this.deps.config.limits.maxBatch} requests)`);
       this.refused('batch_too_large', error);
-      this.context.cost.error();
+      this.conn.cost.error();
       this.writeError(error);
       return;
     }
@@ -339,8 +344,9 @@ export class Session implements Subscriber, Flushable {
       this.lastHeader = tip.hex;
       this.notify('blockchain.headers.subscribe', [formatTip(this.headersForm, tip)]);
     }
-    if (this.lastHeight !== null && tip.height !== this.lastHeight) {
-      this.lastHeight = tip.height;
+    const rare = this.rare;
+    if (rare !== null && rare.lastHeight !== null && tip.height !== rare.lastHeight) {
+      rare.lastHeight = tip.height;
       this.notify('blockchain.numblocks.subscribe', [tip.height]);
     }
   }
@@ -396,9 +402,11 @@ export class Session implements Subscriber, Flushable {
     if (this.inFlight > 0) return;
     // Every request of every line has left its slot by now; a quiet session keeps no slots.
     if (this.slots !== null && this.slots.busy === 0 && this.slots.waiting === 0) this.slots = null;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = null;
-    if (waiters !== null) for (const w of waiters) w();
+    const rare = this.rare;
+    const waiters = rare?.idleWaiters ?? null;
+    if (rare === null || waiters === null) return;
+    rare.idleWaiters = null;
+    for (const w of waiters) w();
   }
 
   /** The session's request slots; made here, not in handleItem, so its callback holds no request. */
@@ -408,16 +416,17 @@ export class Session implements Subscriber, Flushable {
 
   /** Works on waiting lines while there is room, and lets the transport read again once none wait. */
   private takeBacklog(): void {
-    const backlog = this.backlog;
-    if (backlog === null) return;
+    const rare = this.rare;
+    const backlog = rare?.backlog ?? null;
+    if (rare === null || backlog === null) return;
     if (this.closed || this.closing) {
-      this.backlog = null;
+      rare.backlog = null;
       return;
     }
     while (backlog.length > 0 && this.inFlight < MAX_LINES_IN_FLIGHT && (this.slots?.waiting ?? 0) === 0 && !this.closing) this.processLine(backlog.shift()!);
     // processLine never adds to the backlog (receiveLine does), so this is still the session's.
-    if (this.closing || backlog.length === 0) this.backlog = null;
-    if (this.backlog === null) this.transport.resumeReading?.();
+    if (this.closing || backlog.length === 0) rare.backlog = null;
+    if (rare.backlog === null) this.conn.resumeReading?.();
   }
 
   /**
@@ -441,7 +450,7 @@ export class Session implements Subscriber, Flushable {
     if (item.kind === 'response') return null;
     if (item.kind === 'invalid') {
       this.deps.metrics.requestCells(INVALID_METHOD_LABEL).result(item.error.code).inc();
-      this.context.cost.error();
+      this.conn.cost.error();
       return errorResponse(item.id, item.error, item.shape);
     }
     // Notifications follow the form of the session's latest request (aiorpcx fixes one per connection).
@@ -498,7 +507,7 @@ export class Session implements Subscriber, Flushable {
   }
 
   private failed(item: CallItem, cells: RequestCells, started: number, err: unknown): Response | null {
-    this.context.cost.error();
+    this.conn.cost.error();
     const rpcErr = toClientError(err);
     cells.duration.observe((performance.now() - started) / 1000);
     cells.result(rpcErr.code).inc();
@@ -517,7 +526,7 @@ export class Session implements Subscriber, Flushable {
       throw new RpcError(ErrorCode.SERVER_BUSY, 'server busy - cost accounting unavailable, try again later');
     }
     const args = Array.isArray(params) ? params : Object.values(params);
-    const expected = budget.reserve(this.context.cost.expect(method, args));
+    const expected = budget.reserve(this.conn.cost.expect(method, args));
     let result: unknown;
     try {
       result = this.judgeAndCall(method, params, args, expected);
@@ -528,7 +537,7 @@ export class Session implements Subscriber, Flushable {
     const settle = (value: unknown): unknown => {
       let actual = 0;
       try {
-        actual = this.context.cost.answered(method, args, value) ?? expected;
+        actual = this.conn.cost.answered(method, args, value) ?? expected;
       } finally {
         budget.settle(expected, actual);
       }
@@ -543,20 +552,20 @@ export class Session implements Subscriber, Flushable {
 
   /** The cost model's say before the call: run it, delay it behind this session's other throttled requests, or refuse and hang up. */
   private judgeAndCall(method: string, params: Params, args: readonly unknown[], expected: number): unknown {
-    const verdict = this.context.cost.admit(method, args, expected);
-    this.deps.metrics.groupCostCell.observe(this.context.cost.current());
+    const verdict = this.conn.cost.admit(method, args, expected);
+    this.deps.metrics.groupCostCell.observe(this.conn.cost.current());
     if (verdict.action === 'run') return this.call(method, params);
     if (verdict.action === 'throttle') {
       this.deps.metrics.throttled.inc();
       // A session gone while its request waited gets nothing done for it (no upstream call, no subscription).
-      return this.context.cost.throttle(verdict.delayMs, () =>
+      return this.conn.cost.throttle(verdict.delayMs, () =>
         this.closed ? Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, 'session closed')) : Promise.resolve().then(() => this.call(method, params)),
       );
     }
     if (!this.closing) {
       this.closing = true;
       this.deps.metrics.disconnects.inc({ reason: 'hard_limit' });
-      this.log.warn({ group: this.context.cost.group, cost: Math.round(this.context.cost.current()) }, 'excessive resource usage; disconnecting');
+      this.log.warn({ group: this.conn.cost.group, cost: Math.round(this.conn.cost.current()) }, 'excessive resource usage; disconnecting');
       // The refusal goes out first (end() flushes this turn's output before it closes).
       setImmediate(() => this.end('excessive resource usage'));
     }
@@ -591,7 +600,7 @@ export class Session implements Subscriber, Flushable {
         return peersSubscribeAnswer(config, this.deps.peers ?? null, this.fromTor());
       case 'server.add_peer':
         // Its base cost (100, cost.ts) is charged before this runs: a session calling it in a loop meets the hard limit.
-        return this.deps.peers ? this.deps.peers.addPeer(args[0], this.context.remoteAddress, this) : false;
+        return this.deps.peers ? this.deps.peers.addPeer(args[0], this.conn.remoteAddress, this) : false;
       case 'blockchain.headers.subscribe': {
         const form = headersForm(parseVersion(version)!, args[0]);
         return hub.subscribeHeaders(this, deadline).then((tip) => {
@@ -602,7 +611,7 @@ export class Session implements Subscriber, Flushable {
       }
       case 'blockchain.numblocks.subscribe':
         return hub.subscribeHeaders(this, deadline).then((tip) => {
-          this.lastHeight = tip.height;
+          this.more().lastHeight = tip.height;
           return tip.height;
         });
       case 'blockchain.scripthash.subscribe':
@@ -658,7 +667,7 @@ export class Session implements Subscriber, Flushable {
 
   /** Whether this connection seems to come through our Tor proxy (its source is the proxy's address). */
   private fromTor(): boolean {
-    return this.deps.peers?.isFromTor(this.context.remoteAddress) ?? false;
+    return this.deps.peers?.isFromTor(this.conn.remoteAddress) ?? false;
   }
 
   /**
@@ -726,8 +735,7 @@ export class Session implements Subscriber, Flushable {
   }
 
   private serverVersion(args: unknown[]): unknown {
-    if (this.versionSent) throw new RpcError(ErrorCode.BAD_REQUEST, 'server.version already sent');
-    this.versionSent = true;
+    if (this.clientName !== null) throw new RpcError(ErrorCode.BAD_REQUEST, 'server.version already sent');
     this.clientName = ownCopy(String(args[0] ?? ''), MAX_CLIENT_NAME);
     const range = parseClientRange(args[1]);
     const late = this.version !== null;
@@ -778,28 +786,27 @@ export class Session implements Subscriber, Flushable {
     const bytes = m.bytes + 1;
     this.bytesOut += bytes;
     // Charged now, not at the flush: a request admitted later in this turn sees what this one cost.
-    this.context.cost.bytesSent(bytes);
-    this.output ??= new OutputBuffer();
-    this.output.push(m);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
+    this.conn.cost.bytesSent(bytes);
+    let out = this.output;
+    if (out === null) {
+      out = this.output = new OutputBuffer();
       flushAtEndOfTurn(this);
     }
+    out.push(m);
   }
 
   /** End of turn: everything gathered goes to the transport in one write. */
   flushTurn(): void {
-    this.flushQueued = false;
     const out = this.output;
+    // A quiet session holds no buffer between turns; the next message asks for a flush again.
+    this.output = null;
     if (out === null || out.length === 0) return;
     if (this.closed) {
       out.clear();
     } else {
-      this.context.sentBytes.inc(out.bytes);
-      this.transport.write(out);
+      this.conn.sentBytes.inc(out.bytes);
+      this.conn.write(out);
     }
-    // A quiet session holds no buffer between turns.
-    this.output = null;
   }
 
   /** Ends the session for a drain: no new requests are read, those in flight are answered first (up to maxWaitMs). */
@@ -814,9 +821,25 @@ export class Session implements Subscriber, Flushable {
     if (this.closed) return;
     // What this turn produced (the refusal that explains the close) goes out before the end.
     this.flushTurn();
-    this.transport.close(reason);
+    this.conn.close(reason);
     this.detach();
   }
+}
+
+/**
+ * Session state few sessions ever need, in one object made on first use: the session itself
+ * then has one field for all of it, not one each (each field is 8 bytes in every session, idle
+ * ones included). A session that needed it once keeps it; its parts are let go once empty.
+ */
+class Rare {
+  /** Lines received while MAX_LINES_IN_FLIGHT were being worked on, or while requests waited for a slot, in order. */
+  backlog: Buffer[] | null = null;
+  /** Who waits for the session to have nothing in flight (a drain, an oversize line). */
+  idleWaiters: (() => void)[] | null = null;
+  /** 1.0's numblocks.subscribe: the height last announced, once subscribed. */
+  lastHeight: number | null = null;
+  /** The session's logger, made on its first line written (a child logger and its bindings are a few hundred bytes). */
+  logger: Logger | null = null;
 }
 
 /** Metric label for a method: known names as they are, anything else folded so labels stay bounded. */

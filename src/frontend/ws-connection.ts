@@ -77,7 +77,7 @@ export class WsConnection extends ClientConnection implements SessionTransport, 
     cost: SessionCost,
   ) {
     super(door, remoteAddress, port, cost);
-    this.session = new Session(door.deps, this, this);
+    this.session = new Session(door.deps, this);
   }
 
   receive(data: WsData, isBinary: boolean): void {

@@ -101,6 +101,21 @@ export interface SessionInfo {
 /** Session ids are unique within the process (the cluster admin API prefixes the worker). */
 let nextSessionId = 1;
 
+/** The session clock's zero: when this module was loaded (a Date.now() value). */
+const EPOCH = Date.now();
+
+/**
+ * Milliseconds on the session clock. A session keeps two times (its start, its last line);
+ * a Date.now() value is over 2^31, so V8 would keep each in a 16-byte heap number of its own,
+ * where a time since EPOCH is a small integer (Smi) stored in the field itself for the first
+ * 24 days of uptime (later times box again: memory, never a wrong answer). The `| 0` is what
+ * makes it a Smi: V8's subtraction of two doubles gives a heap number even when it is whole.
+ */
+function sinceEpoch(): number {
+  const ms = Date.now() - EPOCH;
+  return ms <= 0x7fffffff ? ms | 0 : ms;
+}
+
 export interface SessionTransport {
   /**
    * Writes what the session gathered during one event-loop turn (called at
@@ -149,10 +164,11 @@ export class Session implements Subscriber, Flushable {
   private statuses: Map<string, string | null> | null = null;
   /** Scripthash -> how the session subscribed to it: null for the scripthash itself, or the address it named. */
   private aliases: Map<string, Set<string | null>> | null = null;
-  private lastActivity = Date.now();
+  /** When the client last sent a line, and when the session began: ms on the session clock (sinceEpoch). */
+  private lastActivity = sinceEpoch();
   /** A number, not a string, until the admin API asks. */
   private readonly seq = nextSessionId++;
-  private readonly startedAt = Date.now();
+  private readonly startedAt = sinceEpoch();
   private bytesIn = 0;
   private bytesOut = 0;
   /**
@@ -199,7 +215,7 @@ export class Session implements Subscriber, Flushable {
       frontend: this.conn.listener,
       version: this.version,
       client: this.clientName ?? '',
-      ageMs: now - this.startedAt,
+      ageMs: now - EPOCH - this.startedAt,
       cost: Math.round(this.conn.cost.ownCost * 100) / 100,
       groupCost: Math.round(this.conn.cost.current() * 100) / 100,
       subscriptions: (this.statuses?.size ?? 0) + (this.headersForm !== null || (this.rare?.lastHeight ?? null) !== null ? 1 : 0),
@@ -221,14 +237,14 @@ export class Session implements Subscriber, Flushable {
    */
   idleFor(now: number): number {
     if (this.inFlight > 0 || this.backlogged) return 0;
-    return now - this.lastActivity;
+    return now - EPOCH - this.lastActivity;
   }
 
   /** Closes a session that has been silent too long. */
   closeIdle(): void {
     if (this.closed || this.closing) return;
     this.deps.metrics.disconnects.inc({ reason: 'idle' });
-    if (this.logs('info')) this.log.info({ idleMs: Date.now() - this.lastActivity }, 'idle timeout');
+    if (this.logs('info')) this.log.info({ idleMs: sinceEpoch() - this.lastActivity }, 'idle timeout');
     this.end('idle timeout');
   }
 
@@ -260,7 +276,7 @@ export class Session implements Subscriber, Flushable {
   /** Handles one complete line from the wire. */
   receiveLine(line: Buffer): void {
     if (this.closed || this.closing) return;
-    this.lastActivity = Date.now();
+    this.lastActivity = sinceEpoch();
     if (this.inFlight >= MAX_LINES_IN_FLIGHT || this.backlogged || (this.slots?.waiting ?? 0) > 0) {
       const rare = this.more();
       (rare.backlog ??= []).push(line);

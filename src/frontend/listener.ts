@@ -97,6 +97,7 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
   const log = deps.logger.child({ listener: config.url });
   const credentials = options.cert && options.key ? new TlsCredentials(options.cert, options.key, log) : null;
   credentials?.watch();
+  /** Sockets to destroy at shutdown that no door's open connections hold (a plain socket served is only there). */
   const sockets = new Set<net.Socket>();
   const ws = config.scheme === 'ws' || config.scheme === 'wss' ? webSocketDoor(config, options, deps, log) : null;
   const rawDoor = ws ? null : new RawDoor(config, deps);
@@ -180,11 +181,17 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
       socket.destroy();
       return;
     }
-    // A plain socket's connection gives its slot back itself, from the socket's one close listener.
+    // A plain socket's connection gives its slot back itself, from the socket's one close listener (RawDoor.serve).
     const ownsSeat = rawDoor !== null && stream === socket;
     if (!ownsSeat) socket.once('close', () => release(cost.group));
-    if (rawDoor) rawDoor.serve(stream, socket, peer.address, peer.port, cost, release, ownsSeat);
-    else ws!.accept(stream, { ...peer, cost });
+    if (!rawDoor) {
+      ws!.accept(stream, { ...peer, cost });
+      return;
+    }
+    rawDoor.serve(stream, socket, peer.address, peer.port, cost);
+    // A plain socket now has its entry in the door's open connections; a second one here would
+    // cost each idle session another hash-table entry (destroyAll reaches it through the door).
+    if (stream === socket) sockets.delete(socket);
   };
 
   const server = net.createServer(onSocket);
@@ -213,6 +220,7 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
       // Answers gathered this turn (the last in-flight request of a shutdown) are written before the sockets go.
       for (const session of sessionsOf(rawDoor ? rawDoor.open : ws!.open)) session.flushTurn();
       for (const s of sockets) s.destroy();
+      rawDoor?.destroyAll();
     },
   };
 }

@@ -62,11 +62,11 @@ export class RawDoor {
 
   /**
    * Serves a client on `stream` (the socket itself, or TLS or a PROXY-header wrapper over it).
-   * `release` gives back its admission slot; it is called when the stream closes, unless
-   * `ownsSeat` is false (the caller then gives it back when the socket underneath closes).
+   * A plain socket's connection (`stream` is `raw`) gives its admission slot back when it
+   * closes; for a wrapper the caller gives it back when the socket underneath closes.
    */
-  serve(stream: Duplex, raw: net.Socket, address: string, port: number, cost: SessionCost, release: (group: string) => void, ownsSeat: boolean): RawConnection {
-    const c = new RawConnection(this, stream, raw, address, port, cost, ownsSeat ? release : null);
+  serve(stream: Duplex, raw: net.Socket, address: string, port: number, cost: SessionCost): RawConnection {
+    const c = new RawConnection(this, stream, raw, address, port, cost);
     this.open.set(stream, c);
     this.deps.metrics.sessions.inc({ listener: this.config.url, transport: this.config.scheme });
     if (c.session.logs('debug')) c.session.log.debug('connection opened');
@@ -79,6 +79,11 @@ export class RawDoor {
     // The socket was paused while a PROXY header was read; a 'data' listener alone does not restart it.
     stream.resume();
     return c;
+  }
+
+  /** Destroys every open connection's stream (a wrapper's socket underneath is the listener's to destroy). */
+  destroyAll(): void {
+    for (const stream of this.open.keys()) stream.destroy();
   }
 }
 
@@ -98,7 +103,6 @@ export class RawConnection extends ClientConnection implements SessionTransport,
     remoteAddress: string,
     port: number,
     cost: SessionCost,
-    private release: ((group: string) => void) | null,
   ) {
     super(door, remoteAddress, port, cost);
     this.maxLineBytes = door.deps.config.limits.maxLineBytes;
@@ -175,10 +179,10 @@ export class RawConnection extends ClientConnection implements SessionTransport,
   /** The stream closed. */
   gone(): void {
     const { door } = this;
-    const release = this.release;
-    this.release = null;
-    release?.(this.cost.group);
-    door.open.delete(this.stream);
+    // Once: the door forgets the connection here, and the shared close listeners find it there.
+    if (!door.open.delete(this.stream)) return;
+    // Whether the seat is the connection's to give back follows from the streams (see serve), not a field of its own.
+    if (this.stream === this.raw) door.deps.admission.release(this.cost.group);
     this.ended('connection closed');
   }
 }

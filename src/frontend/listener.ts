@@ -115,6 +115,10 @@ export async function startListener(config: ListenerConfig, deps: ListenerDeps):
     socket.on('error', onSocketError);
     socket.setNoDelay(true);
     const direct: Peer = { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
+    // Node keeps the kernel's answer on the socket for its remoteAddress getter (an object of
+    // 56 bytes a connection, idle or not); the gateway keeps the two values it needs itself, so
+    // that cache is let go. Asked again while the socket is open, Node asks the kernel again.
+    (socket as { _peername?: unknown })._peername = undefined;
     if (!options.proxyProtocol) {
       openDoor(socket, EMPTY, direct);
       return;

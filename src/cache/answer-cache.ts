@@ -42,10 +42,10 @@ import { headerWire, headersWire, hexEquals, hexStringWire, type HeaderSource } 
 
 /**
  * What the cache needs of the chain tracker: its verified headers and hashes
- * (hashAt and hashMatches cover every height from its anchor up), its tip, a way
+ * (hashAt and headerBytes cover every height from its anchor up), its tip, a way
  * to wait until every offered tip is handled, and its tip and reorg events.
  */
-export type ChainView = Pick<ChainTracker, 'tip' | 'hashAt' | 'hashMatches' | 'headerAt' | 'settled' | 'on'>;
+export type ChainView = Pick<ChainTracker, 'tip' | 'hashAt' | 'headerAt' | 'headerBytes' | 'settled' | 'on'>;
 
 export interface ForwardOptions {
   /**
@@ -426,12 +426,16 @@ export class AnswerCache implements Forwarder {
    * (80 bytes, then its hash). Below the anchor, where only the anchor's
    * prev-hash is known, a header proven when it was stored is served. A header left by a reorg is never served.
    */
+  /**
+   * A header held in memory: from the anchor up the tracker's verified index
+   * holds every one (nothing to look up, check or store); below it, L1's
+   * copy, checked against the hash the tracker knows when it knows one.
+   */
   private heldHeader(height: number): HeaderSource | undefined {
+    const verified = this.tracker.headerBytes(height);
+    if (verified !== undefined) return verified;
     const b = this.l1.get(`h:${height}`);
     if (b === undefined) return undefined;
-    const matches = this.tracker.hashMatches(height, b, 80);
-    if (matches === false) return undefined;
-    if (matches === true) return this.tracker.headerAt(height)?.hex ?? b;
     const known = this.tracker.hashAt(height);
     return known === undefined || hexEquals(b, 80, known) ? b : undefined;
   }

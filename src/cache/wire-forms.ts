@@ -21,15 +21,31 @@ const HEADER_BYTES = 80;
 const HEADER_HEX = 160;
 const QUOTE = 0x22;
 
-function hexOf(h: HeaderSource): string {
-  return typeof h === 'string' ? h : h.toString('hex', 0, HEADER_BYTES);
+/**
+ * Writes `len` bytes of `src` from `srcOffset` as lowercase hex into `out` at
+ * `at`, returning the offset after them. As fast as toString('hex') plus a
+ * write once optimized (measured), and it allocates no string: a cache hit
+ * writes headers this way, so nothing per header is left for the GC.
+ */
+export function writeHex(out: Buffer, at: number, src: Uint8Array, srcOffset: number, len: number): number {
+  for (let i = 0; i < len; i++) {
+    const b = src[srcOffset + i]!;
+    out[at++] = HEX_HIGH[b]!;
+    out[at++] = HEX_LOW[b]!;
+  }
+  return at;
+}
+
+/** Writes one header's 160 hex digits at `at`; returns the offset after them. */
+function writeHeaderHex(out: Buffer, at: number, h: HeaderSource): number {
+  return typeof h === 'string' ? at + out.write(h, at, 'latin1') : writeHex(out, at, h, 0, HEADER_BYTES);
 }
 
 /** `"<hex>"`: one header (blockchain.block.header). */
 export function headerWire(h: HeaderSource): Buffer {
   const out = Buffer.allocUnsafe(HEADER_HEX + 2);
   out[0] = QUOTE;
-  out.write(hexOf(h), 1, 'latin1');
+  writeHeaderHex(out, 1, h);
   out[HEADER_HEX + 1] = QUOTE;
   return out;
 }
@@ -50,10 +66,10 @@ export function headersWire(headers: readonly HeaderSource[], max: number, shape
     if (shape === 'list') {
       if (i > 0) out[at++] = 0x2c;
       out[at++] = QUOTE;
-      at += out.write(hexOf(headers[i]!), at, 'latin1');
+      at = writeHeaderHex(out, at, headers[i]!);
       out[at++] = QUOTE;
     } else {
-      at += out.write(hexOf(headers[i]!), at, 'latin1');
+      at = writeHeaderHex(out, at, headers[i]!);
     }
   }
   at += out.write(tail, at, 'latin1');
@@ -80,3 +96,6 @@ export function hexEquals(buf: Buffer, offset: number, hex: string): boolean {
 }
 
 const HEX_CODES = [...'0123456789abcdef'].map((c) => c.charCodeAt(0));
+/** The two hex digits of each byte value, as character codes. */
+const HEX_HIGH = Uint8Array.from({ length: 256 }, (_, b) => HEX_CODES[b >> 4]!);
+const HEX_LOW = Uint8Array.from({ length: 256 }, (_, b) => HEX_CODES[b & 15]!);

@@ -39,9 +39,13 @@ export function compareWork(a: { readonly work: bigint }, b: { readonly work: bi
   return a.work > b.work ? 1 : a.work < b.work ? -1 : 0;
 }
 
-/** Bytes of one block hash in the verified-hash index. */
+/** Bytes of one block hash in the verified index. */
 const HASH_BYTES = 32;
-/** The index grows by at least this many heights at a time (2 MB), then by a quarter. */
+/** Bytes of one serialized header. */
+const HEADER_BYTES = 80;
+/** One height in the verified index: the block hash, then the header itself. */
+const ENTRY_BYTES = HASH_BYTES + HEADER_BYTES;
+/** The index grows by at least this many heights at a time (7 MB), then by a quarter. */
 const INDEX_GROWTH = 65_536;
 
 export class HeaderChain {
@@ -49,15 +53,17 @@ export class HeaderChain {
   private base = -1;
   private top = -1;
   /**
-   * Every verified block hash from the anchor up, 32 bytes a height, long
-   * after the window of whole headers moved on: a deep header an upstream
-   * sends, or one read back from a cache, is checked against it (32 bytes ×
-   * about 52,000 blocks a year above mainnet's checkpoint: under 1 MB at the end of 2026). Heights below the
-   * anchor are not in it.
+   * Every verified block from the anchor up, its hash and its 80 bytes (112
+   * bytes a height), long after the window of whole headers moved on. A deep
+   * header an upstream sends, or one read back from a cache, is checked
+   * against the hash; and the header itself is served from here, so the cache
+   * neither stores nor fetches any header above the anchor. About 52,000
+   * blocks a year above mainnet's checkpoint: under 3 MB at the end of 2026,
+   * 5.8 MB more a year. Heights below the anchor are not in it.
    */
-  private hashes = Buffer.alloc(0);
-  private hashesBase = -1;
-  private hashesTop = -1;
+  private entries = Buffer.alloc(0);
+  private indexBase = -1;
+  private indexTop = -1;
 
   /** `keep` headers stay in memory; at least one retarget period more, so retargets can be checked. */
   constructor(
@@ -85,20 +91,20 @@ export class HeaderChain {
   /** The verified hash at any height from the anchor up (the window's or the index's), in hex. */
   verifiedHash(height: number): string | undefined {
     const held = this.byHeight.get(height)?.hash;
-    if (held !== undefined || height < this.hashesBase || height > this.hashesTop) return held;
-    const at = (height - this.hashesBase) * HASH_BYTES;
-    return this.hashes.toString('hex', at, at + HASH_BYTES);
+    if (held !== undefined || height < this.indexBase || height > this.indexTop) return held;
+    const at = (height - this.indexBase) * ENTRY_BYTES;
+    return this.entries.toString('hex', at, at + HASH_BYTES);
   }
 
   /**
-   * Whether the 32 bytes of `buf` at `offset` are the verified hash at
-   * `height` (compared natively, nothing allocated); undefined below the
-   * anchor or above the tip, where nothing is known.
+   * The verified header at `height` (80 bytes, a view into the index: valid
+   * until the next adopt, so written out at once, never kept); undefined
+   * below the anchor or above the tip.
    */
-  hashMatches(height: number, buf: Buffer, offset: number): boolean | undefined {
-    if (height < this.hashesBase || height > this.hashesTop) return undefined;
-    const at = (height - this.hashesBase) * HASH_BYTES;
-    return buf.compare(this.hashes, at, at + HASH_BYTES, offset, offset + HASH_BYTES) === 0;
+  headerBytes(height: number): Buffer | undefined {
+    if (height < this.indexBase || height > this.indexTop) return undefined;
+    const at = (height - this.indexBase) * ENTRY_BYTES + HASH_BYTES;
+    return this.entries.subarray(at, at + HEADER_BYTES);
   }
 
   /**
@@ -196,28 +202,32 @@ export class HeaderChain {
     }
     for (const header of branch) this.byHeight.set(header.height, header);
     this.top = branch[branch.length - 1]!.height;
-    this.indexHashes(branch, anchor);
+    this.indexBranch(branch, anchor);
     const minKeep = Math.max(this.keep, this.network.retarget.interval + 2);
     while (this.top - this.base + 1 > minKeep) this.byHeight.delete(this.base++);
     return orphaned;
   }
 
-  /** Writes a branch's hashes into the index; heights above its start it replaces are forgotten first. */
-  private indexHashes(branch: readonly ChainHeader[], anchor: boolean): void {
+  /** Writes a branch into the index; heights above its start it replaces are forgotten first. */
+  private indexBranch(branch: readonly ChainHeader[], anchor: boolean): void {
     const start = branch[0]!.height;
-    if (anchor || this.hashesBase < 0 || start < this.hashesBase || start > this.hashesTop + 1) {
-      this.hashesBase = start;
-      this.hashesTop = start - 1;
+    if (anchor || this.indexBase < 0 || start < this.indexBase || start > this.indexTop + 1) {
+      this.indexBase = start;
+      this.indexTop = start - 1;
     }
-    this.hashesTop = Math.min(this.hashesTop, start - 1);
+    this.indexTop = Math.min(this.indexTop, start - 1);
     const top = branch[branch.length - 1]!.height;
-    const need = (top - this.hashesBase + 1) * HASH_BYTES;
-    if (need > this.hashes.length) {
-      const grown = Buffer.alloc(Math.max(need, this.hashes.length + Math.max(INDEX_GROWTH * HASH_BYTES, Math.floor(this.hashes.length / 4))));
-      this.hashes.copy(grown, 0, 0, Math.max(0, (this.hashesTop - this.hashesBase + 1) * HASH_BYTES));
-      this.hashes = grown;
+    const need = (top - this.indexBase + 1) * ENTRY_BYTES;
+    if (need > this.entries.length) {
+      const grown = Buffer.alloc(Math.max(need, this.entries.length + Math.max(INDEX_GROWTH * ENTRY_BYTES, Math.floor(this.entries.length / 4))));
+      this.entries.copy(grown, 0, 0, Math.max(0, (this.indexTop - this.indexBase + 1) * ENTRY_BYTES));
+      this.entries = grown;
     }
-    for (const header of branch) this.hashes.write(header.hash, (header.height - this.hashesBase) * HASH_BYTES, HASH_BYTES, 'hex');
-    this.hashesTop = top;
+    for (const header of branch) {
+      const at = (header.height - this.indexBase) * ENTRY_BYTES;
+      this.entries.write(header.hash, at, HASH_BYTES, 'hex');
+      this.entries.write(header.hex, at + HASH_BYTES, HEADER_BYTES, 'hex');
+    }
+    this.indexTop = top;
   }
 }

@@ -157,13 +157,16 @@ export class ChainTracker extends EventEmitter<TrackerEvents> {
     return this.chain.get(this.chain.baseHeight)?.prevHash;
   }
 
-  /** Whether `buf`'s 32 bytes at `offset` are the verified hash at `height`; undefined where none is known. */
-  hashMatches(height: number, buf: Buffer, offset: number): boolean | undefined {
-    return this.chain.hashMatches(height, buf, offset);
-  }
-
   headerAt(height: number): ChainHeader | undefined {
     return this.chain.get(height);
+  }
+
+  /**
+   * The verified header at `height` from the anchor up, 80 bytes viewed in
+   * the index (write it out, never keep it: the next adopt may rewrite it).
+   */
+  headerBytes(height: number): Buffer | undefined {
+    return this.chain.headerBytes(height);
   }
 
   /**

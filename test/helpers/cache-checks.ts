@@ -4,6 +4,7 @@
  * prove where an answer came from: simulator request counters, the gateway's
  * Prometheus metrics, and the header ranges a simulator holds.
  */
+import type { GatewayConfig } from '../../src/config/types.js';
 import type { Simulator } from '../sim/index.js';
 import type { TestGateway } from './gateway.js';
 
@@ -32,3 +33,15 @@ export const lookups = async (gw: TestGateway, method: string, result: string): 
 /** Headers start..start+n-1 of `sim`, concatenated hex and as a list. */
 export const hexRange = (sim: Simulator, start: number, n: number): string => Array.from({ length: n }, (_, i) => sim.headerHex(start + i)).join('');
 export const listRange = (sim: Simulator, start: number, n: number): string[] => Array.from({ length: n }, (_, i) => sim.headerHex(start + i));
+
+/**
+ * A config change anchoring the tracker on `sim`'s block at `height` (regtest: the anchor's run
+ * starts at the retarget period holding it), so headers below that period are not in the
+ * tracker's verified index and take the cache's own path (L1, Redis, upstream) instead.
+ */
+export const anchoredAt =
+  (sim: Simulator, height: number, then: (c: GatewayConfig) => GatewayConfig = (c) => c) =>
+  (c: GatewayConfig): GatewayConfig => {
+    const out = then(c);
+    return { ...out, network: { ...out.network, checkpoints: [{ height, hash: sim.blockHash(height), chainwork: null }] } };
+  };

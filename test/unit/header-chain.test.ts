@@ -300,7 +300,7 @@ describe('HeaderChain.adopt', () => {
     assert.equal(tip - big.baseHeight + 1, interval + 50);
   });
 
-  test('every verified hash stays known below the window, replaced by a reorg, unknown below the anchor', () => {
+  test('every verified block (hash and header) stays known below the window, replaced by a reorg, unknown below the anchor', () => {
     const interval = REGTEST.retarget.interval;
     const tip = interval + 300;
     const long = regtestHeaders(tip, 'index');
@@ -316,26 +316,27 @@ describe('HeaderChain.adopt', () => {
     }
     assert.ok(chain.baseHeight > 250, `whole headers are held near the tip only (from ${chain.baseHeight})`);
     for (const h of [100, 101, 200, chain.baseHeight - 1, chain.baseHeight, 1500, tip]) {
-      const hash = hashOf(long[h]!);
-      assert.equal(chain.verifiedHash(h), hash, `hex at ${h}`);
-      const stored = Buffer.concat([Buffer.from(long[h]!, 'hex'), Buffer.from(hash, 'hex')]);
-      assert.equal(chain.hashMatches(h, stored, 80), true, `bytes at ${h}`);
-      stored[80 + (h % 32)]! ^= 1;
-      assert.equal(chain.hashMatches(h, stored, 80), false, `a changed byte at ${h}`);
+      assert.equal(chain.verifiedHash(h), hashOf(long[h]!), `hash at ${h}`);
+      assert.equal(chain.headerBytes(h)?.toString('hex'), long[h], `header at ${h}`);
     }
-    assert.equal(chain.hashMatches(99, Buffer.alloc(112), 80), undefined, 'below the anchor nothing is known');
-    assert.equal(chain.verifiedHash(99), undefined);
-    assert.equal(chain.hashMatches(tip + 1, Buffer.alloc(112), 80), undefined, 'above the tip nothing is known');
-    // A heavier fork from tip-10 replaces the hashes above its start, and only those.
+    assert.equal(chain.verifiedHash(99), undefined, 'below the anchor nothing is known');
+    assert.equal(chain.headerBytes(99), undefined);
+    assert.equal(chain.verifiedHash(tip + 1), undefined, 'above the tip nothing is known');
+    assert.equal(chain.headerBytes(tip + 1), undefined);
+    // A heavier fork from tip-10 replaces the entries above its start, and only those.
     const fork = regtestHeaders(tip + 2, 'index fork', long.slice(0, tip - 9));
     const v = chain.verifyBranch(tip - 9, fork.slice(tip - 9));
     assert.ok(v.ok);
     chain.adopt(v.headers);
     assert.equal(chain.verifiedHash(tip - 10), hashOf(long[tip - 10]!));
-    for (const h of [tip - 9, tip, tip + 2]) assert.equal(chain.verifiedHash(h), hashOf(fork[h]!), `the fork's hash at ${h}`);
-    const orphan = Buffer.concat([Buffer.from(long[tip - 5]!, 'hex'), Buffer.from(hashOf(long[tip - 5]!), 'hex')]);
-    assert.equal(chain.hashMatches(tip - 5, orphan, 80), false, 'an orphaned header no longer matches');
-    assert.equal(chain.verifiedHash(200), hashOf(long[200]!), 'deep hashes are untouched');
+    assert.equal(chain.headerBytes(tip - 10)?.toString('hex'), long[tip - 10]);
+    for (const h of [tip - 9, tip - 5, tip, tip + 2]) {
+      assert.equal(chain.verifiedHash(h), hashOf(fork[h]!), `the fork's hash at ${h}`);
+      assert.equal(chain.headerBytes(h)?.toString('hex'), fork[h], `the fork's header at ${h}, not the orphan`);
+    }
+    assert.notEqual(fork[tip - 5], long[tip - 5]);
+    assert.equal(chain.verifiedHash(200), hashOf(long[200]!), 'deep entries are untouched');
+    assert.equal(chain.headerBytes(200)?.toString('hex'), long[200]);
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { headerWire, headersWire, hexEquals, hexStringWire } from '../../src/cache/wire-forms.js';
+import { headerWire, headersWire, hexEquals, hexStringWire, writeHex } from '../../src/cache/wire-forms.js';
 import { clientResult } from '../../src/routing/adapt.js';
 
 function header(i: number): Buffer {
@@ -21,6 +21,24 @@ describe('wire forms of cached answers', () => {
     const hex = h.toString('hex', 0, 80);
     assert.equal(headerWire(h).toString('latin1'), JSON.stringify(hex));
     assert.equal(headerWire(hex).toString('latin1'), JSON.stringify(hex));
+  });
+
+  it('writeHex spells every byte value as toString("hex") does, at any offset, and returns the offset after', () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, b) => b));
+    const out = Buffer.alloc(3 + 512 + 3, 0x2e);
+    assert.equal(writeHex(out, 3, all, 0, 256), 3 + 512);
+    assert.equal(out.toString('latin1', 3, 515), all.toString('hex'));
+    assert.equal(out.toString('latin1', 0, 3) + out.toString('latin1', 515), '......', 'nothing written outside');
+    assert.equal(writeHex(out, 0, all, 250, 6), 12);
+    assert.equal(out.toString('latin1', 0, 12), 'fafbfcfdfeff');
+  });
+
+  it('a header viewed inside a larger buffer (the tracker index) is written from its own 80 bytes', () => {
+    const index = Buffer.concat([header(1), header(2), header(3)]);
+    const view = index.subarray(112 + 32, 112 + 32 + 80);
+    assert.equal(headerWire(view).toString('latin1'), JSON.stringify(view.toString('hex')));
+    const wire = headersWire([view, header(4)], 2016, 'list').toString('latin1');
+    assert.equal(wire, JSON.stringify({ count: 2, headers: [view.toString('hex'), header(4).toString('hex', 0, 80)], max: 2016 }));
   });
 
   it('a range is what JSON.stringify of the old answer gives, for 1.6 and for every older version', () => {

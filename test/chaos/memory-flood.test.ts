@@ -4,18 +4,29 @@
  * gateway in a child process, its defaults as shipped; 200 sessions from 10
  * subnets (127.0.1.0/24 .. 127.0.10.0/24, 20 each: loopback answers on all of
  * 127/8) send batches of get_history for long histories (about 80 KB each)
- * as fast as they are answered, while four well-behaved wallets from another
- * subnet ask for headers and a short history one request at a time.
+ * as fast as they are answered, while eight well-behaved wallets, each from
+ * its own /24 (127.0.100.1 .. 127.0.107.1), ask for a header and a short
+ * history in turn, one request at a time, 100 ms apart.
+ *
+ * Four processes, so that none times or serves another's work on the 2
+ * cores: the gateway; the flood (flood-clients.ts), whose reading of
+ * megabytes of answers once ran in the event loop that timed the wallets and
+ * delayed their timing; the wallets (wallet-timer.ts), which also ask the
+ * simulator directly, as the baseline of what the upstream alone takes under
+ * the same load; and this one, which holds the simulator and samples the
+ * gateway's RSS. The wallets' pace keeps each one's group under the cost
+ * model's soft limit for the whole run, so their p99 shows the flood, not
+ * their own throttling (see wallet-timer.ts).
  *
  * Must be 0: errors and disconnects seen by the well-behaved wallets, a
  * gateway crash. Asserted: the gateway's peak RSS (VmRSS of the child) stays
  * under RSS_BOUND_MIB. Reported, not asserted (no timed assertions in npm
  * test): the well-behaved wallets' p99 latency before and during the flood and
- * their ratio, and what happened to the flood (answers, throttling, -101s).
+ * their ratio, the simulator's own p99 for the same requests, and what
+ * happened to the flood (answers, throttling, -101s).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +34,9 @@ import { GatewayProcess } from '../helpers/gateway-process.js';
 import { untilForwarding } from '../helpers/wallet-session.js';
 import { Simulator } from '../sim/index.js';
 import { duration, fullRun, nonZero, report, sleep } from './figures.js';
+import type { FloodResult } from './flood-clients.js';
+import { Child, longScripthash, p99 } from './flood-wire.js';
+import type { TimerResult } from './wallet-timer.js';
 
 const SUBNETS = 10;
 const PER_SUBNET = 20;
@@ -46,7 +60,6 @@ const ENTRIES = 1000;
  */
 const RSS_BOUND_MIB = 1024;
 
-const sh = (i: number): string => (0xa0 + i).toString(16).repeat(32);
 const history = (i: number): { tx_hash: string; height: number }[] =>
   Array.from({ length: ENTRIES }, (_, n) => ({ tx_hash: ((n + i) % 16).toString(16).repeat(64), height: 1 + (n % 100) }));
 
@@ -55,74 +68,17 @@ function rssMiBOf(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-function p99(samples: number[]): number {
-  if (samples.length === 0) return NaN;
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.99) - 1)]!;
-}
-
-/** A newline-framed connection from a chosen loopback address; lines are counted, parsed only when asked. */
-class Line {
-  readonly closed: Promise<void>;
-  isClosed = false;
-  lines = 0;
-  private waiting: ((line: Buffer) => void) | null = null;
-  private parts: Buffer[] = [];
-
-  private constructor(readonly socket: net.Socket) {
-    this.closed = new Promise((r) =>
-      socket.once('close', () => {
-        this.isClosed = true;
-        r();
-      }),
-    );
-    socket.on('error', () => undefined);
-    socket.on('data', (d: Buffer) => {
-      let start = 0;
-      for (let nl = d.indexOf(10); nl !== -1; nl = d.indexOf(10, start)) {
-        this.parts.push(d.subarray(start, nl));
-        const line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
-        this.parts = [];
-        this.lines++;
-        const w = this.waiting;
-        this.waiting = null;
-        w?.(line);
-        start = nl + 1;
-      }
-      if (start < d.length) this.parts.push(d.subarray(start));
-    });
-  }
-
-  static open(port: number, localAddress: string): Promise<Line> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port, localAddress }, () => {
-        socket.off('error', reject);
-        resolve(new Line(socket));
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  /** Sends one line and resolves with the next line received (null if the connection closed first). */
-  ask(text: string): Promise<Buffer | null> {
-    if (this.isClosed) return Promise.resolve(null);
-    const next = new Promise<Buffer | null>((resolve) => {
-      this.waiting = resolve;
-      void this.closed.then(() => resolve(null));
-    });
-    this.socket.write(`${text}\n`);
-    return next;
-  }
-}
+const ms = (v: number): number => Math.round(v * 10) / 10;
 
 describe('chaos: memory flood of large histories from 10 subnets', () => {
   let sim: Simulator;
   let gw: GatewayProcess;
   let dir: string;
+  const children: Child[] = [];
 
   before(async () => {
     sim = await Simulator.start({ seed: 'chaos-memory' });
-    for (let i = 0; i < LONG_HISTORIES; i++) sim.setHistory(sh(i), history(i));
+    for (let i = 0; i < LONG_HISTORIES; i++) sim.setHistory(longScripthash(i), history(i));
     dir = mkdtempSync(join(os.tmpdir(), 'eg-memflood-'));
     const config = join(dir, 'proxy.yaml');
     // The shipped defaults, except for logging: the 200 cut sessions would each log a warning.
@@ -132,6 +88,7 @@ describe('chaos: memory flood of large histories from 10 subnets', () => {
   });
 
   after(async () => {
+    for (const c of children) c.kill();
     gw?.kill();
     await sim?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -146,81 +103,43 @@ describe('chaos: memory flood of large histories from 10 subnets', () => {
       if (gw.exited === undefined) rssMax = Math.max(rssMax, rssMiBOf(gw.pid!));
     }, 100);
 
-    // Well-behaved wallets: one request at a time, alternating a header and a short history.
-    const good = await Promise.all([1, 2, 3, 4].map((i) => Line.open(gw.port, `127.0.99.${i}`)));
-    type Phase = 'idle' | 'flood' | 'done';
-    const state = { phase: 'idle' as Phase };
-    const phase = (): Phase => state.phase;
-    const latency = { idle: [] as number[], flood: [] as number[] };
-    let goodErrors = 0;
-    let goodRequests = 0;
-    const goodLoops = good.map(async (c, w) => {
-      for (let n = 0; phase() !== 'done'; n++) {
-        const req = n % 2 === 0 ? { method: 'blockchain.block.header', params: [n % 100] } : { method: 'blockchain.scripthash.get_history', params: ['0'.repeat(63) + (w + 1).toString()] };
-        const t0 = performance.now();
-        const line = await c.ask(JSON.stringify({ jsonrpc: '2.0', id: n, ...req }));
-        const ms = performance.now() - t0;
-        goodRequests++;
-        const reply = line === null ? null : (JSON.parse(line.toString('utf8')) as { id?: number; result?: unknown; error?: unknown });
-        if (reply === null || reply.id !== n || 'error' in reply) goodErrors++;
-        if (reply === null) return;
-        const now = phase();
-        if (now !== 'done') latency[now].push(ms);
-        await sleep(20);
-      }
-    });
+    // Both children start (and load their code) before the idle phase is timed.
+    const flooder = new Child('flood-clients', { port: gw.port, subnets: SUBNETS, perSubnet: PER_SUBNET, batch: BATCH, longHistories: LONG_HISTORIES, floodMs });
+    children.push(flooder);
+    await flooder.next();
+    const timer = new Child('wallet-timer', { gatewayPort: gw.port, upstreamPort: sim.port });
+    children.push(timer);
+    await timer.next();
     await sleep(idleMs);
 
-    // The flood: 200 sessions, each sending a batch of long histories as soon as the last is answered.
-    state.phase = 'flood';
-    const floodStarted = Date.now();
-    const flood: Line[] = [];
-    for (let s = 1; s <= SUBNETS; s++) {
-      flood.push(...(await Promise.all(Array.from({ length: PER_SUBNET }, (_, i) => Line.open(gw.port, `127.0.${s}.${i + 1}`)))));
-    }
-    const floodStats = { batchesSent: 0, batchesAnswered: 0, excessive: 0, tooLarge: 0 };
-    const floodLoops = flood.map(async (c, k) => {
-      for (let n = 0; Date.now() - floodStarted < floodMs && !c.isClosed; n++) {
-        const batch = Array.from({ length: BATCH }, (_, j) => ({ jsonrpc: '2.0', id: j, method: 'blockchain.scripthash.get_history', params: [sh((k + j + n) % LONG_HISTORIES)] }));
-        floodStats.batchesSent++;
-        // The flood ends on time: a batch still throttled then is abandoned (its socket destroyed below).
-        const left = floodMs - (Date.now() - floodStarted);
-        const line = await Promise.race([c.ask(JSON.stringify(batch)), sleep(Math.max(0, left)).then(() => 'timeout' as const)]);
-        if (line === 'timeout' || line === null) break;
-        floodStats.batchesAnswered++;
-        // Counted without parsing megabytes: the error texts are fixed.
-        const text = line.toString('latin1');
-        floodStats.excessive += text.split('excessive resource usage').length - 1;
-        floodStats.tooLarge += text.split('response too large').length - 1;
-      }
-    });
-    await Promise.all(floodLoops);
-    // Closed by the gateway before the end (-101 after the hard limit, or a budget's cut).
-    const cut = flood.filter((c) => c.isClosed).length;
-    for (const c of flood) c.socket.destroy();
-    state.phase = 'done';
-    await Promise.all(goodLoops);
+    timer.send('flood');
+    flooder.send('go');
+    const floodStats = await flooder.next<FloodResult>();
+    timer.send('done');
+    const good = await timer.next<TimerResult>();
     clearInterval(sampler);
-    for (const c of good) c.socket.destroy();
 
-    const idleP99 = p99(latency.idle);
-    const floodP99 = p99(latency.flood);
+    const idleP99 = p99(good.samples.gateway.idle);
+    const floodP99 = p99(good.samples.gateway.flood);
     const figures = {
       scenario: 'memory flood',
-      setup: `${SUBNETS * PER_SUBNET} sessions in ${SUBNETS} subnets sending batches of ${BATCH} get_history (${ENTRIES}-entry histories, ~80 KB each) for ${Math.round(floodMs / 1000)} s; 4 wallets in another subnet; defaults as shipped`,
+      setup: `${SUBNETS * PER_SUBNET} sessions in ${SUBNETS} subnets sending batches of ${BATCH} get_history (${ENTRIES}-entry histories, ~80 KB each) for ${Math.round(floodMs / 1000)} s; 8 wallets, each in a subnet of its own, timed in a separate process; defaults as shipped`,
       figures: {
-        good_errors: goodErrors,
-        good_disconnects: good.filter((c) => c.isClosed).length,
+        good_errors: good.errors.gateway,
+        good_disconnects: good.disconnects.gateway,
         crashes: gw.exited === undefined ? 0 : 1,
-        good_requests: goodRequests,
-        good_p99_idle_ms: Math.round(idleP99 * 10) / 10,
-        good_p99_flood_ms: Math.round(floodP99 * 10) / 10,
+        good_requests: good.requests.gateway,
+        good_p99_idle_ms: ms(idleP99),
+        good_p99_flood_ms: ms(floodP99),
         good_p99_ratio: Math.round((floodP99 / idleP99) * 100) / 100,
+        sim_direct_p99_idle_ms: ms(p99(good.samples.upstream.idle)),
+        sim_direct_p99_flood_ms: ms(p99(good.samples.upstream.flood)),
+        sim_direct_errors: good.errors.upstream,
         flood_batches_sent: floodStats.batchesSent,
         flood_batches_answered: floodStats.batchesAnswered,
         flood_items_refused_101: floodStats.excessive,
         flood_items_too_large: floodStats.tooLarge,
-        flood_sessions_cut: cut,
+        flood_sessions_cut: floodStats.cut,
         rss_start_mib: Math.round(rssStart),
         rss_max_mib: Math.round(rssMax),
         rss_bound_mib: RSS_BOUND_MIB,
@@ -230,7 +149,7 @@ describe('chaos: memory flood of large histories from 10 subnets', () => {
     report(figures);
     assert.equal(nonZero(figures), '', gw.logTail());
     assert.ok(rssMax < RSS_BOUND_MIB, `RSS ${Math.round(rssMax)} MiB over the ${RSS_BOUND_MIB} MiB bound`);
-    assert.ok(latency.flood.length > 0, 'the well-behaved wallets were served during the flood');
+    assert.ok(good.samples.gateway.flood.length > 0, 'the well-behaved wallets were served during the flood');
     assert.ok(floodStats.batchesAnswered > 0, 'the flood was served at first (it is not refused at the door)');
     if (!fullRun) assert.ok(floodStats.batchesSent >= SUBNETS * PER_SUBNET, 'every flood session sent at least one batch');
     await gw.stop();

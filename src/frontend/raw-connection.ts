@@ -136,8 +136,13 @@ export class RawConnection extends ClientConnection implements SessionTransport,
       out.clear();
       return;
     }
-    // One write for the whole turn: one encode, one syscall, however many answers it holds.
-    if (!stream.write(out.takeFramed())) {
+    // One write for the whole turn, however many answers it holds: corked, its chunks go out in one writev.
+    const chunks = out.takeChunks();
+    let room = true;
+    if (chunks.length > 1) stream.cork();
+    for (const c of chunks) room = stream.write(c);
+    if (chunks.length > 1) stream.uncork();
+    if (!room) {
       this.writeBlocked = true;
       stream.pause();
     }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeLine, errorResponse, resultResponse, RpcError, type IncomingItem, type Response } from '../../src/protocol/jsonrpc.js';
 import { RawJson } from '../../src/protocol/raw-json.js';
-import { OutputBuffer, encodeBatch, encodeError, encodeNotification, encodeResult, encodeValue, type EncodedMessage } from '../../src/protocol/reply-encoder.js';
+import { OutputBuffer, SHARED_PIECE_BYTES, encodeBatch, encodeError, encodeNotification, encodeResult, encodeValue, type EncodedMessage } from '../../src/protocol/reply-encoder.js';
 import { flushAtEndOfTurn } from '../../src/protocol/turn.js';
 
 const text = (m: EncodedMessage): string => {
@@ -155,6 +155,40 @@ describe('OutputBuffer', () => {
     assert.equal(out.length, 0);
     assert.equal(out.bytes, 0);
     assert.equal(out.takeFramed().length, 0);
+  });
+
+  it('hands large passed-through results to the socket as they are, the rest gathered, the bytes those of takeFramed', () => {
+    const big = (c: string): RawJson => new RawJson(Buffer.from(`["${c.repeat(SHARED_PIECE_BYTES)}"]`));
+    const a = big('a');
+    const b = big('b');
+    const msgs = [encodeResult(1, 'small'), encodeBatch([encodeResult(2, a), encodeResult(3, b), encodeResult(4, 4)]), encodeNotification('m', [1]), encodeResult(5, a)];
+    const chunks = (() => {
+      const out = new OutputBuffer();
+      for (const m of msgs) out.push(m);
+      return out.takeChunks();
+    })();
+    const framed = (() => {
+      const out = new OutputBuffer();
+      for (const m of msgs) out.push(m);
+      return out.takeFramed();
+    })();
+    assert.deepEqual(Buffer.concat(chunks), framed);
+    // The cache's own Buffers, not copies: a batch of 20 such answers per session is not allocated again per session.
+    assert.deepEqual(
+      chunks.map((c) => (c === a.bytes ? 'a' : c === b.bytes ? 'b' : 'copied')),
+      ['copied', 'a', 'copied', 'b', 'copied', 'a', 'copied'],
+    );
+  });
+
+  it('gathers a turn of small answers into one chunk, and nothing into none', () => {
+    const out = new OutputBuffer();
+    out.push(encodeResult(1, new RawJson(Buffer.from('[1]'))));
+    out.push(encodeResult(2, 'x'.repeat(SHARED_PIECE_BYTES)));
+    const chunks = out.takeChunks();
+    assert.equal(chunks.length, 1);
+    assert.equal(chunks[0]!.toString(), `{"jsonrpc":"2.0","id":1,"result":[1]}\n{"jsonrpc":"2.0","id":2,"result":"${'x'.repeat(SHARED_PIECE_BYTES)}"}\n`);
+    assert.equal(out.bytes, 0);
+    assert.deepEqual(out.takeChunks(), []);
   });
 
   it('gives WebSocket one unframed buffer per message', () => {

@@ -166,6 +166,8 @@ export class OutputBuffer {
    * large. The buffer is left empty.
    */
   takeChunks(): Buffer[] {
+    // The common turn (a few small answers) holds no piece that large: one Buffer, as takeFramed.
+    if (this.total < SHARED_PIECE_BYTES) return this.total === 0 ? [] : [this.takeFramed()];
     const chunks: Buffer[] = [];
     let run: Piece[] = [];
     let runBytes = 0;

@@ -419,17 +419,11 @@ export class AnswerCache implements Forwarder {
   }
 
   /**
-   * The header at `height` when L1 holds it and it is on the verified chain.
-   * It is checked against the tracker's index of verified hashes (compared
-   * natively, nothing allocated); inside the tracker's window it is served as
-   * the tracker's own hex, so a hit encodes nothing, below it as L1's buffer
-   * (80 bytes, then its hash). Below the anchor, where only the anchor's
-   * prev-hash is known, a header proven when it was stored is served. A header left by a reorg is never served.
-   */
-  /**
    * A header held in memory: from the anchor up the tracker's verified index
-   * holds every one (nothing to look up, check or store); below it, L1's
-   * copy, checked against the hash the tracker knows when it knows one.
+   * holds every one (a view into it: nothing to look up, check or store);
+   * below it, L1's buffer (80 bytes, then its hash), proven when it was
+   * stored and checked against the hash the tracker knows, when it knows
+   * one. A header left by a reorg is never served.
    */
   private heldHeader(height: number): HeaderSource | undefined {
     const verified = this.tracker.headerBytes(height);

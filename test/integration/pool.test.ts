@@ -324,9 +324,12 @@ describe('upstream pool', { concurrency: true }, () => {
     assert.equal(headerRequests(), 0, 'the lagging upstream got no header near the tip');
     assert.equal(count(lead, 'blockchain.transaction.broadcast'), 5, 'every broadcast went to the leader, once');
     assert.equal(lag.stats.scripthashSubscriptions, 0);
-    // Buried headers (the same on both chains) may still come from it.
+    // Buried headers come from the tracker's verified index, from no upstream; other requests about
+    // buried blocks (the same on both chains) may still go to it.
     for (let i = 0; i < 40; i++) assert.equal(await cl.request('blockchain.block.header', [10 + i]), lead.headerHex(10 + i));
-    assert.ok(headerRequests() > 0, 'the lagging upstream still answers for buried headers');
+    assert.equal(headerRequests(), 0, 'buried headers asked of no upstream');
+    for (let i = 0; i < 40; i++) assert.equal(await cl.request('blockchain.transaction.id_from_pos', [10 + i, 0]), lead.blockTxids(10 + i)[0]);
+    assert.ok(delta('blockchain.transaction.id_from_pos') > 0, 'the lagging upstream still answers about buried blocks');
 
     // The leader moves on: the laggard's lag grows on /status and in /metrics though its own tip did not change.
     lead.mine(2);

@@ -336,6 +336,9 @@ export class AnswerCache implements Forwarder {
       else missing.push(i);
     }
     if (missing.length === 0 || !this.l2?.healthy) return out;
+    // What memory held, as hex before the waits: a view into the tracker's index would show
+    // another chain's bytes if a reorg rewrote it meanwhile, mixing two chains in one answer.
+    for (let i = 0; i < count; i++) if (out[i] !== undefined) out[i] = headerHex(out[i]!);
     const hashes = await this.l2.mget(missing.map((i) => `hidx:${start + i}`));
     const withHash = missing.map((i, n) => ({ i, hash: hashes[n] })).filter((x): x is { i: number; hash: Buffer } => x.hash !== undefined);
     const bodies = await this.l2.mget(withHash.map((x) => `hdr:${x.hash.toString('hex')}`));
